@@ -1,0 +1,49 @@
+import { parseArgs } from 'node:util';
+import { runDemo } from '../sim/demo.ts';
+
+export interface CliIo {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+const usage = `usage: raftchart <command> [options]
+
+commands:
+  demo [--nodes 5] [--commands 3] [--seed 1]   a simulated cluster elects a leader and commits commands`;
+
+/** The `raftchart` command: argv in, library calls, an exit code out. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'demo':
+      return demo(rest, io);
+    case undefined:
+    case 'help':
+    case '--help':
+      io.out(usage);
+      return 0;
+    default:
+      io.err(`raftchart: unknown command '${command}'\n${usage}`);
+      return 2;
+  }
+}
+
+function demo(argv: readonly string[], io: CliIo): number {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: { nodes: { type: 'string', default: '5' }, commands: { type: 'string', default: '3' }, seed: { type: 'string', default: '1' } },
+  });
+  const nodes = Number(values.nodes);
+  const commands = Number(values.commands);
+  const seed = Number(values.seed);
+  if (!Number.isInteger(nodes) || nodes < 1 || nodes > 9) {
+    io.err('raftchart demo: --nodes must be a whole number from 1 to 9');
+    return 2;
+  }
+  const result = runDemo({ nodes, commands, seed, print: io.out });
+  if (result.leader === null) {
+    io.err('no leader was elected');
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,64 @@
+import { RaftchartError } from '../protocol/errors.ts';
+
+/** A server's protocol settings. Times are milliseconds on the actor's clock. */
+export interface RaftConfig {
+  /** Election timeouts are drawn uniformly from [electionTimeoutMsMin, electionTimeoutMsMax] (§5.2). */
+  readonly electionTimeoutMsMin: number;
+  readonly electionTimeoutMsMax: number;
+  /** How often a leader sends AppendEntries to every follower, with or without entries (§5.2). */
+  readonly heartbeatIntervalMs: number;
+  /** The most entries one AppendEntries carries. */
+  readonly appendEntriesMax: number;
+  /** The most command bytes one AppendEntries carries (at least one entry is always sent). */
+  readonly appendBytesMax: number;
+  /** The most AppendEntries with entries in flight to one follower while replicating (pipelining). */
+  readonly inflightMax: number;
+}
+
+export const defaultRaftConfig: RaftConfig = {
+  electionTimeoutMsMin: 150,
+  electionTimeoutMsMax: 300,
+  heartbeatIntervalMs: 50,
+  appendEntriesMax: 4096,
+  appendBytesMax: 1 << 20,
+  inflightMax: 32,
+};
+
+/**
+ * Fills defaults and checks the timing requirement of §5.6, broadcastTime ≪ electionTimeout ≪ MTBF:
+ * a heartbeat interval of half the minimum election timeout or more leaves followers no margin,
+ * so it is refused. Throws RaftchartError('InvalidOptions') naming the option.
+ */
+export function resolveRaftConfig(partial: Partial<RaftConfig> = {}): RaftConfig {
+  const config: RaftConfig = { ...defaultRaftConfig, ...partial };
+  const positiveIntegers: (keyof RaftConfig)[] = [
+    'electionTimeoutMsMin',
+    'electionTimeoutMsMax',
+    'heartbeatIntervalMs',
+    'appendEntriesMax',
+    'appendBytesMax',
+    'inflightMax',
+  ];
+  for (const key of positiveIntegers) {
+    const value = config[key];
+    if (!Number.isInteger(value) || value <= 0) {
+      throw new RaftchartError('InvalidOptions', `${key} must be a positive integer, got ${String(value)}.`, { option: key });
+    }
+  }
+  if (config.electionTimeoutMsMax < config.electionTimeoutMsMin) {
+    throw new RaftchartError(
+      'InvalidOptions',
+      `electionTimeoutMs [${config.electionTimeoutMsMin}, ${config.electionTimeoutMsMax}] is empty: give the minimum first.`,
+      { option: 'electionTimeoutMs' },
+    );
+  }
+  if (config.heartbeatIntervalMs * 2 > config.electionTimeoutMsMin) {
+    throw new RaftchartError(
+      'InvalidOptions',
+      `heartbeatIntervalMs ${config.heartbeatIntervalMs} must be at most half the minimum election timeout ` +
+        `(${config.electionTimeoutMsMin} ms): broadcastTime ≪ electionTimeout (§5.6). Lower the heartbeat or raise the timeout.`,
+      { option: 'heartbeatIntervalMs' },
+    );
+  }
+  return config;
+}

@@ -1,0 +1,206 @@
+import type { raftServerMachine, ProposalAnswer } from '../../machines/raft-server.machine.ts';
+import type { RaftConfig } from '../../src/core/config.ts';
+import type { RaftMessage } from '../../src/protocol/messages.ts';
+import type { Entry, NodeId, RecoveredState, Role } from '../../src/protocol/types.ts';
+import { createServerActor, type RaftServerActor } from '../../src/sim/server-actor.ts';
+import { VirtualClock } from '../../src/sim/virtual-clock.ts';
+import { VirtualDisk, type Schedule } from '../../src/sim/virtual-disk.ts';
+
+/**
+ * A hand-driven cluster for the paper's claims, in the manner of etcd-io/raft's raft_paper_test.go:
+ * each server has its own virtual clock (so one server can time out while the others wait), a
+ * virtual disk that syncs at once unless held, and a network that delivers nothing until told.
+ */
+export class PaperCluster {
+  readonly ids: readonly NodeId[];
+  readonly inFlight: RaftMessage[] = [];
+  readonly applied = new Map<NodeId, Entry[]>();
+  readonly answers: ProposalAnswer[] = [];
+  private readonly clocks = new Map<NodeId, VirtualClock>();
+  private readonly actors = new Map<NodeId, RaftServerActor>();
+  private readonly disks = new Map<NodeId, VirtualDisk>();
+  private readonly heldSyncs = new Map<NodeId, (() => void)[]>();
+  private readonly errors: unknown[] = [];
+
+  constructor(
+    ids: readonly NodeId[],
+    private readonly options: { config?: Partial<RaftConfig>; seed?: number; machine?: typeof raftServerMachine } = {},
+  ) {
+    this.ids = ids;
+    for (const id of ids) this.disks.set(id, new VirtualDisk());
+  }
+
+  /** A cluster of n servers 'n1' … 'nN', all started. */
+  static started(n: number, options: ConstructorParameters<typeof PaperCluster>[1] = {}): PaperCluster {
+    const cluster = new PaperCluster(Array.from({ length: n }, (_, i) => `n${i + 1}`), options);
+    for (const id of cluster.ids) cluster.start(id);
+    return cluster;
+  }
+
+  /** Starts `id` from its disk, or from `recovered` written to the disk first. */
+  start(id: NodeId, recovered?: RecoveredState): void {
+    const disk = this.disk(id);
+    if (recovered !== undefined) {
+      disk.write([{ type: 'hardState', hardState: recovered.hardState }]);
+      if (recovered.entries.length > 0) disk.write([{ type: 'entries', entries: recovered.entries }]);
+      disk.sync();
+    }
+    const clock = new VirtualClock();
+    this.clocks.set(id, clock);
+    this.applied.set(id, []);
+    const schedule: Schedule = (delayMs, run) => {
+      const held = this.heldSyncs.get(id);
+      if (held !== undefined) {
+        let cancelled = false;
+        held.push(() => { if (!cancelled) run(); });
+        return () => { cancelled = true; };
+      }
+      const handle = clock.setTimeout(run, delayMs);
+      return () => clock.clearTimeout(handle);
+    };
+    const actor = createServerActor({
+      input: { id, servers: this.ids, config: this.options.config, randomSeed: this.options.seed ?? 1, recovered: disk.recover() },
+      clock,
+      disk,
+      schedule,
+      machine: this.options.machine,
+    });
+    actor.on('net.send', ({ message }) => this.inFlight.push(message));
+    actor.on('state.apply', ({ entries }) => this.applied.get(id)?.push(...entries));
+    actor.on('client.proposed', (answer) => this.answers.push(answer));
+    actor.subscribe({ error: (error) => this.errors.push(error) });
+    this.actors.set(id, actor);
+    actor.start();
+    clock.runDue();
+  }
+
+  /** Ends `id` abruptly: unsynced writes are lost, its clock and messages die with it. */
+  crash(id: NodeId): void {
+    this.actor(id).stop();
+    this.actors.delete(id);
+    this.disk(id).crash();
+    this.heldSyncs.delete(id);
+  }
+
+  /** Holds every sync of `id` until releaseSyncs(id): the disk is slow. */
+  holdSyncs(id: NodeId): void {
+    this.heldSyncs.set(id, this.heldSyncs.get(id) ?? []);
+  }
+
+  /** Lets every held sync of `id` complete, then stops holding. */
+  releaseSyncs(id: NodeId): void {
+    const held = this.heldSyncs.get(id) ?? [];
+    this.heldSyncs.delete(id);
+    for (const run of held) run();
+    this.clock(id).runDue();
+  }
+
+  /** Delivers an event straight to `id` and runs what falls due at once (instant syncs). */
+  send(id: NodeId, event: Parameters<RaftServerActor['send']>[0]): void {
+    this.actor(id).send(event);
+    this.clock(id).runDue();
+    this.throwErrors();
+  }
+
+  /** Proposes commands to `id` as one batch. */
+  propose(id: NodeId, ...commands: string[]): ProposalAnswer {
+    const requestId = this.answers.length + 1;
+    this.send(id, { type: 'client.propose', requestId, commands: commands.map((c) => new TextEncoder().encode(c)) });
+    const answer = this.answers.find((a) => a.requestId === requestId);
+    if (answer === undefined) throw new Error(`no answer to proposal ${requestId}`);
+    return answer;
+  }
+
+  /** Removes and returns the in-flight messages that match. */
+  take(match: (message: RaftMessage) => boolean = () => true): RaftMessage[] {
+    const taken: RaftMessage[] = [];
+    for (let i = 0; i < this.inFlight.length; ) {
+      if (match(this.inFlight[i])) taken.push(...this.inFlight.splice(i, 1));
+      else i++;
+    }
+    return taken;
+  }
+
+  /** Delivers the in-flight messages that match (to live servers; others are lost). */
+  deliver(match: (message: RaftMessage) => boolean = () => true): number {
+    const messages = this.take(match);
+    for (const message of messages) {
+      if (this.actors.has(message.to)) this.send(message.to, message);
+    }
+    return messages.length;
+  }
+
+  /** Delivers until nothing is in flight, at most `roundsMax` rounds. */
+  deliverAll(roundsMax = 100, match: (message: RaftMessage) => boolean = () => true): void {
+    for (let round = 0; round < roundsMax; round++) {
+      if (this.deliver(match) === 0) return;
+    }
+    throw new Error(`messages still in flight after ${roundsMax} rounds`);
+  }
+
+  /** Moves `id`'s clock forward by `ms` (its timers fire; nobody else's). */
+  tick(id: NodeId, ms: number): void {
+    this.clock(id).advance(ms);
+    this.throwErrors();
+  }
+
+  /** Makes `id` time out and start an election now (its whole drawn timeout passes). */
+  timeout(id: NodeId): void {
+    this.tick(id, this.context(id).electionTimeoutMs);
+  }
+
+  /** Makes `id` leader: it times out, every message is delivered until quiet. */
+  elect(id: NodeId): void {
+    this.timeout(id);
+    this.deliverAll();
+    if (this.role(id) !== 'leader') throw new Error(`${id} did not win: ${this.role(id)}`);
+  }
+
+  role(id: NodeId): Role | 'failed' {
+    const value = this.actor(id).getSnapshot().value;
+    const top = typeof value === 'string' ? value : Object.keys(value)[0];
+    return top as Role | 'failed';
+  }
+
+  context(id: NodeId) {
+    return this.actor(id).getSnapshot().context;
+  }
+
+  /** The (index, term) pairs of `id`'s log, e.g. '1:1 2:1 3:2'. */
+  logOf(id: NodeId): string {
+    const log = this.context(id).log;
+    return log.slice(1, log.lastIndex + 1).map((e) => `${e.index}:${e.term}`).join(' ');
+  }
+
+  disk(id: NodeId): VirtualDisk {
+    const disk = this.disks.get(id);
+    if (disk === undefined) throw new Error(`unknown server ${id}`);
+    return disk;
+  }
+
+  stop(): void {
+    for (const actor of this.actors.values()) actor.stop();
+    this.actors.clear();
+  }
+
+  private actor(id: NodeId): RaftServerActor {
+    const actor = this.actors.get(id);
+    if (actor === undefined) throw new Error(`server ${id} is not running`);
+    return actor;
+  }
+
+  private clock(id: NodeId): VirtualClock {
+    const clock = this.clocks.get(id);
+    if (clock === undefined) throw new Error(`server ${id} has no clock`);
+    return clock;
+  }
+
+  private throwErrors(): void {
+    if (this.errors.length > 0) throw this.errors[0];
+  }
+}
+
+/** Entries for a recovered log from a list of terms: terms [1, 1, 2] → indexes 1..3. */
+export function entriesOfTerms(terms: readonly number[]): Entry[] {
+  return terms.map((term, i) => ({ index: i + 1, term, kind: 'command', command: new TextEncoder().encode(`e${i + 1}t${term}`) }));
+}
