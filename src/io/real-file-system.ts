@@ -1,0 +1,118 @@
+import { constants, type FileHandle, open, mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import type { AppendableFile, CorruptibleFileSystem, CreateMode, FileSystem } from './file-system.ts';
+import { FileSystemError } from './file-system-error.ts';
+
+/**
+ * Writev calls per append before giving up on a file that keeps accepting fewer bytes than asked.
+ * libuv already loops on short writes, so more than one call means the disk is refusing bytes.
+ */
+export const appendCallsMax = 8;
+
+const openFlags: Record<CreateMode, number> = {
+  ifMissing: constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT,
+  exclusive: constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_EXCL,
+  never: constants.O_WRONLY | constants.O_APPEND,
+};
+
+/** Real files through node:fs/promises. Errors are Node's own, with their errno `code`. */
+export class RealFileSystem implements FileSystem, CorruptibleFileSystem {
+  async openAppend(path: string, create: CreateMode): Promise<AppendableFile> {
+    return new RealAppendableFile(await open(path, openFlags[create], 0o644), path);
+  }
+
+  async createExclusive(path: string, data: Uint8Array): Promise<void> {
+    await writeFile(path, data, { flag: 'wx', mode: 0o644 });
+  }
+
+  async readFile(path: string): Promise<Uint8Array> {
+    return readFile(path);
+  }
+
+  async readdir(dir: string): Promise<string[]> {
+    return readdir(dir);
+  }
+
+  async mkdirp(dir: string): Promise<void> {
+    await mkdir(dir, { recursive: true });
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    await rename(from, to);
+  }
+
+  async unlink(path: string): Promise<void> {
+    await unlink(path);
+  }
+
+  async syncDir(dir: string): Promise<void> {
+    // A folder's entries are made durable by fsync on the folder itself, opened read-only.
+    const handle = await open(dir, constants.O_RDONLY);
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async flipBit(path: string, offset: number, bit = 0): Promise<void> {
+    const handle = await open(path, 'r+');
+    try {
+      const byte = new Uint8Array(1);
+      const { bytesRead } = await handle.read(byte, 0, 1, offset);
+      if (bytesRead !== 1) throw new FileSystemError('EINVAL', 'read', path, `offset ${offset} is past the end`);
+      byte[0] ^= 1 << bit;
+      await handle.write(byte, 0, 1, offset);
+    } finally {
+      await handle.close();
+    }
+  }
+}
+
+class RealAppendableFile implements AppendableFile {
+  readonly #handle: FileHandle;
+  readonly #path: string;
+
+  constructor(handle: FileHandle, path: string) {
+    this.#handle = handle;
+    this.#path = path;
+  }
+
+  async append(buffers: readonly Uint8Array[]): Promise<void> {
+    let pending = buffers.filter((buffer) => buffer.length > 0);
+    for (let call = 0; call < appendCallsMax && pending.length > 0; call++) {
+      // O_APPEND: every writev lands at the current end, so a short write is simply resumed.
+      const { bytesWritten } = await this.#handle.writev(pending as Uint8Array[]);
+      pending = dropWritten(pending, bytesWritten);
+    }
+    if (pending.length > 0) {
+      throw new FileSystemError('EIO', 'writev', this.#path, `the disk accepted no more bytes after ${appendCallsMax} calls`);
+    }
+  }
+
+  async datasync(): Promise<void> {
+    await this.#handle.datasync();
+  }
+
+  async truncate(length: number): Promise<void> {
+    await this.#handle.truncate(length);
+  }
+
+  async close(): Promise<void> {
+    await this.#handle.close();
+  }
+}
+
+/** The buffers still to write after `written` bytes of `buffers` went out (views, no copies). */
+export function dropWritten(buffers: readonly Uint8Array[], written: number): Uint8Array[] {
+  const rest: Uint8Array[] = [];
+  let skip = written;
+  for (const buffer of buffers) {
+    if (skip >= buffer.length) {
+      skip -= buffer.length;
+    } else {
+      rest.push(skip === 0 ? buffer : buffer.subarray(skip));
+      skip = 0;
+    }
+  }
+  return rest;
+}
