@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { runDemo } from '../sim/demo.ts';
+import { simCommand, UsageError } from './sim-command.ts';
 
 export interface CliIo {
   out(line: string): void;
@@ -9,14 +10,29 @@ export interface CliIo {
 const usage = `usage: raftchart <command> [options]
 
 commands:
-  demo [--nodes 5] [--commands 3] [--seed 1]   a simulated cluster elects a leader and commits commands`;
+  demo [--nodes 5] [--commands 3] [--seed 1]   a simulated cluster elects a leader and commits commands
+  sim  …                                       the deterministic simulator (raftchart sim --help)`;
 
 /** The `raftchart` command: argv in, library calls, an exit code out. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   const [command, ...rest] = argv;
+  try {
+    return await dispatch(command, rest, io);
+  } catch (error) {
+    if (error instanceof UsageError || (error instanceof Error && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS'))) {
+      io.err(`raftchart ${command}: ${error.message}`);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+async function dispatch(command: string | undefined, rest: readonly string[], io: CliIo): Promise<number> {
   switch (command) {
     case 'demo':
       return demo(rest, io);
+    case 'sim':
+      return simCommand(rest, io);
     case undefined:
     case 'help':
     case '--help':

@@ -1,0 +1,588 @@
+import type { raftServerMachine } from '../../machines/raft-server.machine.ts';
+import { NetworkModel } from '../bus/fault-model.ts';
+import type { RaftConfig } from '../core/config.ts';
+import { resolveRaftConfig } from '../core/config.ts';
+import { Random } from '../core/random.ts';
+import type { RaftMessage } from '../protocol/messages.ts';
+import type { Entry, NodeId } from '../protocol/types.ts';
+import { InvariantChecker, InvariantViolation, type InvariantName, type ServerView } from './invariants.ts';
+import { createServerActor, type RaftServerActor } from './server-actor.ts';
+import { VirtualClock } from './virtual-clock.ts';
+import { VirtualDisk } from './virtual-disk.ts';
+
+/** Which faults a run injects. Each is drawn from the run's seed. */
+export interface SimFaults {
+  /** Lost, duplicated, delayed and long-reordered messages, with rates that change over time. */
+  readonly network: boolean;
+  /** Partitions, disconnected servers and one-way cuts that change over time. */
+  readonly partitions: boolean;
+  /** Crashes and restarts at random moments, and crashes right after a vote or an acknowledgement. */
+  readonly crashes: boolean;
+  /** Syncs that take up to 20 ms instead of under 1 ms. */
+  readonly slowDisk: boolean;
+  /**
+   * Partitions and crashes around elections: a new leader toppled within milliseconds, a leader
+   * cut off right after it appends or commits. This is Figure 8's ground (§5.4.2).
+   */
+  readonly elections: boolean;
+}
+
+export const allFaults: SimFaults = { network: true, partitions: true, crashes: true, slowDisk: true, elections: true };
+export const noFaults: SimFaults = { network: false, partitions: false, crashes: false, slowDisk: false, elections: false };
+
+export interface SimOptions {
+  readonly seed: number;
+  /** Voting servers, 1..9 (default 5). */
+  readonly nodes?: number;
+  /** Virtual milliseconds with faults; then faults stop and liveness is checked (default 10,000). */
+  readonly durationMs?: number;
+  readonly faults?: Partial<SimFaults>;
+  readonly config?: Partial<RaftConfig>;
+  /** The chart to run (default the real one); tests pass mutants made with `.provide(...)`. */
+  readonly machine?: typeof raftServerMachine;
+  /** Every event as it happens, for `raftchart sim --trace`. */
+  readonly trace?: (line: string) => void;
+}
+
+export interface SimViolation {
+  readonly invariant: InvariantName;
+  readonly detail: string;
+  readonly step: number;
+  readonly timeMs: number;
+  /** The last events before the violation, oldest first. */
+  readonly recent: readonly string[];
+  /** The command that replays this run exactly. */
+  readonly replay: string;
+}
+
+export interface SimReport {
+  readonly seed: number;
+  readonly nodes: number;
+  readonly faults: SimFaults;
+  readonly virtualTimeMs: number;
+  readonly steps: number;
+  readonly elections: number;
+  readonly leadersElected: number;
+  readonly committed: number;
+  readonly acknowledged: number;
+  readonly messages: number;
+  readonly messagesLost: number;
+  readonly crashes: number;
+  readonly violation: SimViolation | null;
+}
+
+/** Events kept for a violation report. */
+/** With faults.elections: the chance a new leader is toppled at once or within 40 ms. */
+const toppleNewLeaderChance = 0.5;
+/** … that a leader is cut off right after it commits (in-flight messages lost with it). */
+const toppleAfterCommitChance = 0.1;
+/** … that a leader is toppled right after it appends a client's commands. */
+const toppleAfterAppendChance = 0.1;
+const recentEventsMax = 60;
+/** Client requests outstanding at once. */
+const clientOutstandingMax = 4;
+/** A client forgets a request not acknowledged within this long and asks someone else. */
+const clientTimeoutMs = 1000;
+
+interface SimServer {
+  readonly id: NodeId;
+  readonly disk: VirtualDisk;
+  actor: RaftServerActor | null;
+  incarnation: number;
+  role: string;
+  votesAsked: number;
+}
+
+interface PendingRequest {
+  readonly to: NodeId;
+  readonly sentAt: number;
+  readonly commands: readonly Uint8Array[];
+}
+
+/**
+ * Runs one whole cluster in one thread from one seed: N unmodified raft-server charts on a virtual
+ * clock, a virtual network (the shared fault model), virtual disks, crashes and restarts, and a
+ * client; every invariant is checked after every step. The same options give the same run, event
+ * for event. Stops at the first violation and reports it with the command that replays it.
+ */
+export function simulate(options: SimOptions): SimReport {
+  return new Simulation(options).run();
+}
+
+class Simulation {
+  private readonly clock = new VirtualClock();
+  private readonly nodes: number;
+  private readonly ids: NodeId[];
+  private readonly faults: SimFaults;
+  private readonly config: RaftConfig;
+  private readonly durationMs: number;
+  /** Every message takes 1–3 ms until a fault says otherwise. */
+  private readonly net = new NetworkModel({ delayMsMin: 1, delayMsMax: 3 });
+  private readonly netRandom: Random;
+  private readonly faultRandom: Random;
+  private readonly clientRandom: Random;
+  private readonly diskRandom: Random;
+  private readonly servers: SimServer[];
+  private readonly checker: InvariantChecker;
+  /** A ring of the last events, formatted only for a violation report. */
+  private readonly recent: (() => string)[] = [];
+  private recentNext = 0;
+  private readonly errors: unknown[] = [];
+  private syncLatencyMsMax = 1;
+  private steps = 0;
+  private elections = 0;
+  private leadersElected = 0;
+  private acknowledged = 0;
+  private messages = 0;
+  private messagesLost = 0;
+  private crashes = 0;
+  private faultsOn = true;
+  /** Faults come in storms with calm between, so leaders get to replicate before the next blow. */
+  private storm = false;
+  private quietSince = Infinity;
+  private ackedSinceQuiet = false;
+  private leaderSinceQuiet = false;
+  private believedLeader: NodeId | null = null;
+  private requestIdNext = 1;
+  private commandNext = 1;
+  private readonly pending = new Map<number, PendingRequest>();
+  /** `${server}:${index}:${term}` → the command the client awaits there. */
+  private readonly awaiting = new Map<string, Uint8Array>();
+
+  constructor(private readonly options: SimOptions) {
+    this.nodes = options.nodes ?? 5;
+    if (!Number.isInteger(this.nodes) || this.nodes < 1 || this.nodes > 9) {
+      throw new RangeError(`nodes must be a whole number from 1 to 9, got ${this.nodes}`);
+    }
+    this.ids = Array.from({ length: this.nodes }, (_, i) => `n${i + 1}`);
+    this.faults = { ...allFaults, ...options.faults };
+    this.config = resolveRaftConfig({ ...drawConfig(new Random(options.seed, 'sim/config')), ...options.config });
+    this.durationMs = options.durationMs ?? 10_000;
+    this.netRandom = new Random(options.seed, 'sim/network');
+    this.faultRandom = new Random(options.seed, 'sim/faults');
+    this.clientRandom = new Random(options.seed, 'sim/client');
+    this.diskRandom = new Random(options.seed, 'sim/disk');
+    this.servers = this.ids.map((id) => ({ id, disk: new VirtualDisk(), actor: null, incarnation: 0, role: 'down', votesAsked: 0 }));
+    this.checker = new InvariantChecker(() => this.servers.map((s) => this.view(s)));
+    for (const server of this.servers) {
+      server.disk.onDurableTruncation = (_from, removed) => this.guarded(() => this.checker.onDurableTruncation(server.id, removed));
+    }
+  }
+
+  run(): SimReport {
+    let violation: SimViolation | null = null;
+    try {
+      if (this.faults.slowDisk) this.syncLatencyMsMax = 20;
+      for (const server of this.servers) this.start(server);
+      this.scheduleClient();
+      if (this.faults.network || this.faults.partitions || this.faults.crashes) {
+        this.scheduleWeather();
+        this.scheduleNemesis();
+      }
+      this.clock.setTimeout(() => this.stopFaults(), this.durationMs);
+      const livenessBoundMs = 10 * this.config.electionTimeoutMsMax;
+      this.clock.setTimeout(() => this.checkLeaderElected(), this.durationMs + livenessBoundMs);
+      this.clock.setTimeout(() => this.checkCommandCommitted(), this.durationMs + 2 * livenessBoundMs);
+      const end = this.durationMs + 2 * livenessBoundMs;
+      while (this.clock.nextAt() !== undefined && (this.clock.nextAt() as number) <= end) {
+        this.clock.runNext();
+        this.steps++;
+        if (this.errors.length > 0) throw this.errors[0];
+        this.checker.afterStep();
+        // Liveness shown: a leader and a command committed after faults stopped. Nothing is left to learn.
+        if (this.leaderSinceQuiet && this.ackedSinceQuiet) break;
+      }
+    } catch (error) {
+      violation = this.violationFrom(error);
+    } finally {
+      for (const server of this.servers) server.actor?.stop();
+    }
+    return {
+      seed: this.options.seed,
+      nodes: this.nodes,
+      faults: this.faults,
+      virtualTimeMs: this.clock.now,
+      steps: this.steps,
+      elections: this.elections,
+      leadersElected: this.leadersElected,
+      committed: this.checker.committedCount,
+      acknowledged: this.acknowledged,
+      messages: this.messages,
+      messagesLost: this.messagesLost,
+      crashes: this.crashes,
+      violation,
+    };
+  }
+
+  private view(server: SimServer): ServerView {
+    const snapshot = server.actor?.getSnapshot();
+    return {
+      id: server.id,
+      incarnation: server.incarnation,
+      alive: server.actor !== null,
+      role: server.role,
+      term: snapshot?.context.currentTerm ?? 0,
+      log: snapshot?.context.log as ServerView['log'],
+      disk: server.disk,
+    };
+  }
+
+  private start(server: SimServer): void {
+    server.incarnation++;
+    const incarnation = server.incarnation;
+    const actor = createServerActor({
+      input: {
+        id: server.id,
+        servers: this.ids,
+        config: this.config,
+        randomSeed: this.options.seed * 31 + incarnation,
+        recovered: server.disk.recover(),
+      },
+      clock: this.clock,
+      disk: server.disk,
+      syncLatencyMs: () => this.diskRandom.int(0, this.syncLatencyMsMax),
+      machine: this.options.machine,
+    });
+    server.actor = actor;
+    server.role = 'follower';
+    // A listener must not throw into XState (it would rethrow later, outside the run): errors are
+    // kept and raised after the step.
+    actor.on('net.send', ({ message }) => this.guarded(() => this.send(server, message)));
+    actor.on('state.apply', ({ entries }) => this.guarded(() => this.onApply(server, entries)));
+    actor.on('client.proposed', (answer) => this.guarded(() => this.onProposalAnswer(server, answer)));
+    actor.subscribe({
+      next: (snapshot) => {
+        const value = snapshot.value;
+        const role = typeof value === 'string' ? value : Object.keys(value)[0];
+        if (role === server.role) return;
+        server.role = role;
+        if (role === 'candidate') this.elections++;
+        this.note(`${server.id} becomes ${role} in term ${snapshot.context.currentTerm}`);
+        if (role === 'leader') {
+          this.leadersElected++;
+          if (this.clock.now >= this.quietSince) this.leaderSinceQuiet = true;
+          this.maybeTopple(server);
+        }
+      },
+      error: (error) => this.errors.push(error),
+    });
+    actor.start();
+  }
+
+  private guarded(run: () => void): void {
+    try {
+      run();
+    } catch (error) {
+      this.errors.push(error);
+    }
+  }
+
+  private crash(server: SimServer, why: string): void {
+    if (server.actor === null) return;
+    server.actor.stop();
+    server.actor = null;
+    server.role = 'down';
+    server.disk.crash();
+    this.crashes++;
+    this.note(`${server.id} crashes (${why}); unsynced writes lost`);
+  }
+
+  private restart(server: SimServer): void {
+    if (server.actor !== null) return;
+    this.note(`${server.id} restarts from its disk`);
+    this.start(server);
+  }
+
+  private send(from: SimServer, message: RaftMessage): void {
+    this.messages++;
+    const delays = this.net.decide(message.from, message.to, this.netRandom);
+    if (delays.length === 0) {
+      this.messagesLost++;
+      this.note(() => `${describeMessage(message)} LOST`);
+      return;
+    }
+    for (const delay of delays) {
+      this.clock.setTimeout(() => {
+        const target = this.serverOf(message.to);
+        if (target.actor === null) return;
+        if (!this.net.isLinkUp(message.from, message.to)) {
+          // A partition that forms while a message is in flight drops it too.
+          this.messagesLost++;
+          this.note(() => `${describeMessage(message)} LOST in flight`);
+          return;
+        }
+        this.note(() => describeMessage(message));
+        target.actor.send(message);
+      }, delay);
+    }
+    if (this.stormy && this.faults.crashes && isAcknowledgement(message) && this.faultRandom.chance(0.05)) {
+      // Crash right after speaking: what was acknowledged must already be durable (§5.5).
+      this.clock.setTimeout(() => this.crash(from, `right after ${message.type}`), this.faultRandom.int(0, 2));
+      this.clock.setTimeout(() => this.restart(from), this.faultRandom.int(5, 300));
+    }
+  }
+
+  /**
+   * Partitions and crashes around elections: a new leader is often cut off or crashed within
+   * milliseconds, leaving entries of its term on a few servers only. This is the ground of
+   * Figure 8, where counting replicas of an earlier term's entry goes wrong (§5.4.2).
+   */
+  private maybeTopple(leader: SimServer): void {
+    if (!this.faultsOn || !this.faults.elections || !this.faultRandom.chance(toppleNewLeaderChance)) return;
+    // Often at once, before its no-op reaches anyone: a divergent entry of a new term (Figure 8 (b)).
+    this.topple(leader, this.faultRandom.chance(0.5) ? 0 : this.faultRandom.int(1, 40), 'new leader');
+  }
+
+  /** Crashes or cuts off `leader` after `afterMs`, and brings it back later. */
+  private topple(leader: SimServer, afterMs: number, why: string, crashAllowed = true, isolate = false): void {
+    if (!this.faultsOn || !this.faults.elections) return;
+    const r = this.faultRandom;
+    const crash = crashAllowed && r.chance(0.3);
+    this.clock.setTimeout(() => {
+      if (!this.faultsOn) return;
+      if (crash) {
+        this.crash(leader, `${why}: toppled`);
+        this.clock.setTimeout(() => this.restart(leader), r.int(20, 600));
+      } else {
+        if (isolate) {
+          // Jepsen's "isolate the leader": the leader alone, everyone else together, so a server
+          // the leader could not reach (and so could not overwrite) may now win.
+          this.net.heal();
+          this.net.partition([[leader.id], this.ids.filter((id) => id !== leader.id)]);
+        } else {
+          this.net.disconnect(leader.id);
+        }
+        this.note(`links: ${this.net.describe()} (${why}: cut off)`);
+        this.clock.setTimeout(() => {
+          if (isolate) this.net.heal();
+          else this.net.connect(leader.id);
+          this.note(`links: ${this.net.describe()}`);
+        }, r.int(20, 600));
+      }
+    }, afterMs);
+  }
+
+  private onApply(server: SimServer, entries: readonly Entry[]): void {
+    this.checker.onApply(this.view(server), entries);
+    // Cut off (in-flight messages lost too) right after committing: Figure 8's step (c)→(d).
+    if (server.role === 'leader' && this.faults.elections && this.faultRandom.chance(toppleAfterCommitChance)) {
+      this.topple(server, 0, 'right after it committed', false, true);
+    }
+    for (const entry of entries) {
+      const key = `${server.id}:${entry.index}:${entry.term}`;
+      const command = this.awaiting.get(key);
+      if (command === undefined) continue;
+      this.awaiting.delete(key);
+      if (command !== entry.command) continue;
+      this.checker.onAcknowledged(entry);
+      this.acknowledged++;
+      if (this.clock.now >= this.quietSince) this.ackedSinceQuiet = true;
+    }
+  }
+
+  private onProposalAnswer(server: SimServer, answer: { requestId: number; isLeader: boolean; leaderId: NodeId | null; index: number; term: number }): void {
+    const request = this.pending.get(answer.requestId);
+    if (request === undefined) return;
+    this.pending.delete(answer.requestId);
+    if (!answer.isLeader) {
+      this.believedLeader = answer.leaderId !== null && answer.leaderId !== server.id ? answer.leaderId : this.clientRandom.pick(this.ids);
+      return;
+    }
+    request.commands.forEach((command, i) => this.awaiting.set(`${server.id}:${answer.index + i}:${answer.term}`, command));
+    // Cut off or crash a leader right after it appends: entries of its term stay on few servers.
+    if (this.faults.elections && this.faultRandom.chance(toppleAfterAppendChance)) this.topple(server, 0, 'right after it appended');
+  }
+
+  private scheduleClient(): void {
+    this.clock.setTimeout(() => {
+      this.clientStep();
+      this.scheduleClient();
+    }, this.clientRandom.int(5, 40));
+  }
+
+  private clientStep(): void {
+    for (const [requestId, request] of this.pending) {
+      if (this.clock.now - request.sentAt > clientTimeoutMs) {
+        this.pending.delete(requestId);
+        if (this.believedLeader === request.to) this.believedLeader = null;
+      }
+    }
+    if (this.pending.size >= clientOutstandingMax) return;
+    const to = this.believedLeader ?? this.clientRandom.pick(this.ids);
+    const target = this.serverOf(to);
+    const count = this.clientRandom.int(1, 3);
+    const commands = Array.from({ length: count }, () => new TextEncoder().encode(`c${this.commandNext++}`));
+    const requestId = this.requestIdNext++;
+    this.pending.set(requestId, { to, sentAt: this.clock.now, commands });
+    if (target.actor === null) {
+      this.believedLeader = null;
+      return;
+    }
+    target.actor.send({ type: 'client.propose', requestId, commands });
+  }
+
+  private get stormy(): boolean {
+    return this.faultsOn && this.storm;
+  }
+
+  private scheduleNemesis(): void {
+    this.clock.setTimeout(() => {
+      if (!this.faultsOn) return;
+      if (this.storm) this.nemesisStep();
+      this.scheduleNemesis();
+    }, this.faultRandom.int(20, 300));
+  }
+
+  /** Alternates storms (every fault on) and calms (links healed, network clean) of 0.2–1.5 s. */
+  private scheduleWeather(): void {
+    this.clock.setTimeout(() => {
+      if (!this.faultsOn) return;
+      this.storm = !this.storm;
+      if (!this.storm) {
+        this.net.heal();
+        this.net.configure({ dropRate: 0, duplicateRate: 0, longDelayRate: 0 });
+      }
+      this.note(this.storm ? 'storm: faults on' : 'calm: links healed, network clean');
+      this.scheduleWeather();
+    }, this.faultRandom.int(200, 1500));
+  }
+
+  private nemesisStep(): void {
+    const r = this.faultRandom;
+    const choice = r.int(0, 9);
+    if (this.faults.network && choice <= 1) {
+      this.net.configure({
+        dropRate: r.pick([0, 0, 0.02, 0.1, 0.3]),
+        duplicateRate: r.pick([0, 0.02, 0.1]),
+        delayMsMin: 1,
+        delayMsMax: r.pick([1, 5, 30, 100]),
+        longDelayRate: r.pick([0, 0.01, 0.05]),
+      });
+      this.note(() => `network: ${JSON.stringify(this.net.settings)}`);
+    } else if (this.faults.partitions && choice <= 5) {
+      const kind = r.int(0, 4);
+      if (kind === 0) {
+        const shuffled = shuffle(this.ids, r);
+        const cut = r.int(1, this.ids.length - 1);
+        this.net.partition([shuffled.slice(0, cut), shuffled.slice(cut)]);
+      } else if (kind === 1) {
+        this.net.disconnect(r.pick(this.ids));
+      } else if (kind === 2) {
+        const from = r.pick(this.ids);
+        const to = r.pick(this.ids.filter((id) => id !== from));
+        if (to !== undefined) this.net.cut(from, to);
+      } else {
+        this.net.heal();
+      }
+      this.note(`links: ${this.net.describe()}`);
+    } else if (this.faults.crashes) {
+      const server = r.pick(this.servers);
+      if (server.actor !== null) {
+        this.crash(server, 'at random');
+        this.clock.setTimeout(() => this.restart(server), r.int(10, 2000));
+      } else {
+        this.restart(server);
+      }
+    }
+  }
+
+  private stopFaults(): void {
+    this.faultsOn = false;
+    this.quietSince = this.clock.now;
+    this.net.heal();
+    this.net.configure({ dropRate: 0, duplicateRate: 0, delayMsMin: 1, delayMsMax: 3, longDelayRate: 0 });
+    this.syncLatencyMsMax = 1;
+    for (const server of this.servers) this.restart(server);
+    this.leaderSinceQuiet = this.servers.some((s) => s.role === 'leader');
+    this.note('faults stop: links healed, every server up; liveness is checked from here');
+  }
+
+  private checkLeaderElected(): void {
+    const leaderNow = this.servers.some((s) => s.role === 'leader');
+    if (!this.leaderSinceQuiet && !leaderNow) {
+      throw new InvariantViolation('Liveness', `no leader within ${10 * this.config.electionTimeoutMsMax} ms after faults stopped`);
+    }
+  }
+
+  private checkCommandCommitted(): void {
+    if (!this.ackedSinceQuiet) {
+      throw new InvariantViolation('Liveness', `no command committed within ${20 * this.config.electionTimeoutMsMax} ms after faults stopped`);
+    }
+  }
+
+  private serverOf(id: NodeId): SimServer {
+    return this.servers[Number(id.slice(1)) - 1];
+  }
+
+  /** Records an event for the trace; a function is formatted only if someone reads it. */
+  private note(line: string | (() => string)): void {
+    const at = this.clock.now;
+    const format = () => `${String(at).padStart(6)} ms  ${typeof line === 'string' ? line : line()}`;
+    this.options.trace?.(format());
+    this.recent[this.recentNext % recentEventsMax] = format;
+    this.recentNext++;
+  }
+
+  private recentLines(): string[] {
+    const lines: string[] = [];
+    for (let i = Math.max(0, this.recentNext - recentEventsMax); i < this.recentNext; i++) lines.push(this.recent[i % recentEventsMax]());
+    return lines;
+  }
+
+  private violationFrom(error: unknown): SimViolation {
+    const invariant: InvariantName = error instanceof InvariantViolation ? error.invariant : 'Assertion';
+    const detail = error instanceof InvariantViolation ? error.detail : error instanceof Error ? (error.stack ?? error.message) : String(error);
+    return {
+      invariant,
+      detail,
+      step: this.steps,
+      timeMs: this.clock.now,
+      recent: this.recentLines(),
+      replay: replayCommand(this.options, this.nodes, this.faults, this.durationMs),
+    };
+  }
+}
+
+/**
+ * Flow-control settings drawn per seed, so sweeps cover small AppendEntries (old entries sent apart
+ * from a new leader's no-op: Figure 8's ground) and narrow windows as well as the defaults.
+ */
+function drawConfig(random: Random): Partial<RaftConfig> {
+  return {
+    appendEntriesMax: random.pick([1, 2, 3, 8, 64, 4096]),
+    inflightMax: random.pick([1, 2, 4, 32]),
+  };
+}
+
+/** The CLI command that replays a run. */
+export function replayCommand(options: SimOptions, nodes: number, faults: SimFaults, durationMs: number): string {
+  const on = (Object.keys(faults) as (keyof SimFaults)[]).filter((k) => faults[k]);
+  return `npx raftchart sim --seed ${options.seed} --nodes ${nodes} --duration ${durationMs} --faults ${on.length === 0 ? 'none' : on.join(',')} --trace`;
+}
+
+function isAcknowledgement(message: RaftMessage): boolean {
+  return (message.type === 'rpc.requestVote.reply' && message.voteGranted) || (message.type === 'rpc.appendEntries.reply' && message.success);
+}
+
+function describeMessage(m: RaftMessage): string {
+  const head = `${m.from}→${m.to} ${m.type} t${m.term}`;
+  switch (m.type) {
+    case 'rpc.requestVote':
+      return `${head} last=${m.lastLogIndex}/t${m.lastLogTerm}`;
+    case 'rpc.requestVote.reply':
+      return `${head} ${m.voteGranted ? 'granted' : 'denied'}`;
+    case 'rpc.appendEntries':
+      return `${head} prev=${m.prevLogIndex}/t${m.prevLogTerm} entries=${m.entries.length} commit=${m.leaderCommit}`;
+    case 'rpc.appendEntries.reply':
+      return `${head} ${m.success ? `ok match=${m.matchIndex}` : `refused at ${m.prevLogIndex} hint=t${m.conflictTerm}@${m.conflictIndex}`}`;
+  }
+}
+
+function shuffle<T>(items: readonly T[], random: Random): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = random.int(0, i);
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}

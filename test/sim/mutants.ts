@@ -1,0 +1,62 @@
+import { enqueueActions } from 'xstate';
+import { appendReply, raftServerMachine, voteReply, type RaftServerContext } from '../../machines/raft-server.machine.ts';
+import { quorumIndexOf } from '../../machines/raft-server.machine.ts';
+import type { AppendEntries, RequestVote } from '../../src/protocol/messages.ts';
+
+/**
+ * The bugs the paper warns about, each re-introduced by overriding ONE named guard or action of
+ * the unmodified chart with `provide` (no bug switches in production code).
+ */
+export const mutants = {
+  /** 1. Votes granted without the election restriction (§5.4.1). */
+  noElectionRestriction: raftServerMachine.provide({
+    guards: { isCandidateLogUpToDate: () => true },
+  }),
+
+  /** 2. A leader commits an earlier-term entry by counting replicas (§5.4.2, Figure 8). */
+  commitsEarlierTermByCounting: raftServerMachine.provide({
+    guards: { canCommitQuorumIndex: ({ context }) => quorumIndexOf(context) > context.commitIndex },
+  }),
+
+  /** 3. Replies to RequestVote and AppendEntries before the vote or entries are synced (§5.5). */
+  repliesBeforeSync: raftServerMachine.provide({
+    actions: {
+      replyVoteGranted: enqueueActions(({ context, event, enqueue }) => {
+        enqueue.emit({ type: 'net.send', message: voteReply(context, event as RequestVote, true) });
+      }),
+      replyAppendSuccess: enqueueActions(({ context, event, enqueue }) => {
+        enqueue.emit({ type: 'net.send', message: appendReply(context, event as AppendEntries, true) });
+      }),
+    },
+  }),
+
+  /** 4. A follower truncates at prevLogIndex even when the entries after it match (late or duplicated AppendEntries). */
+  truncatesMatchingSuffix: raftServerMachine.provide({
+    actions: {
+      appendNewEntries: enqueueActions(({ context, event, enqueue }) => {
+        const request = event as AppendEntries;
+        const log = (context as RaftServerContext).log;
+        let seq = context.logSeq;
+        if (request.prevLogIndex < log.lastIndex) {
+          const fromIndex = request.prevLogIndex + 1;
+          log.truncateFrom(fromIndex);
+          seq++;
+          enqueue.sendTo('durableLog', { type: 'log.truncate', seq, fromIndex, prevTerm: request.prevLogTerm });
+        }
+        if (request.entries.length > 0) {
+          log.append(request.entries);
+          seq++;
+          enqueue.sendTo('durableLog', { type: 'log.append', seq, entries: request.entries });
+        }
+        enqueue.assign({ logSeq: seq });
+      }),
+    },
+  }),
+
+  /** 5. A server forgets its term and vote across a restart: the hard state is never written. */
+  forgetsHardState: raftServerMachine.provide({
+    actions: { persistHardState: () => {} },
+  }),
+};
+
+export type MutantName = keyof typeof mutants;
