@@ -26,7 +26,7 @@ export const defaultRaftConfig: RaftConfig = {
 
 /**
  * Fills defaults and checks the timing requirement of §5.6, broadcastTime ≪ electionTimeout ≪ MTBF:
- * a heartbeat interval of half the minimum election timeout or more leaves followers no margin,
+ * a heartbeat interval above half the minimum election timeout leaves followers too little margin,
  * so it is refused. Throws RaftchartError('InvalidOptions') naming the option.
  */
 export function resolveRaftConfig(partial: Partial<RaftConfig> = {}): RaftConfig {

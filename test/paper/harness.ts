@@ -1,6 +1,6 @@
 import type { raftServerMachine, ProposalAnswer } from '../../machines/raft-server.machine.ts';
 import type { RaftConfig } from '../../src/core/config.ts';
-import type { RaftMessage } from '../../src/protocol/messages.ts';
+import type { AppendEntries, AppendEntriesReply, RaftMessage, RequestVote, RequestVoteReply } from '../../src/protocol/messages.ts';
 import type { Entry, NodeId, RecoveredState, Role } from '../../src/protocol/types.ts';
 import { createServerActor, type RaftServerActor } from '../../src/sim/server-actor.ts';
 import { VirtualClock } from '../../src/sim/virtual-clock.ts';
@@ -112,6 +112,8 @@ export class PaperCluster {
   }
 
   /** Removes and returns the in-flight messages that match. */
+  take<M extends RaftMessage>(match: (message: RaftMessage) => message is M): M[];
+  take(match?: (message: RaftMessage) => boolean): RaftMessage[];
   take(match: (message: RaftMessage) => boolean = () => true): RaftMessage[] {
     const taken: RaftMessage[] = [];
     for (let i = 0; i < this.inFlight.length; ) {
@@ -172,6 +174,11 @@ export class PaperCluster {
     return log.slice(1, log.lastIndex + 1).map((e) => `${e.index}:${e.term}`).join(' ');
   }
 
+  /** The (index, term) pairs of `id`'s synced log, what a restart would recover. */
+  durableLogOf(id: NodeId): string {
+    return this.disk(id).recover().entries.map((e) => `${e.index}:${e.term}`).join(' ');
+  }
+
   disk(id: NodeId): VirtualDisk {
     const disk = this.disks.get(id);
     if (disk === undefined) throw new Error(`unknown server ${id}`);
@@ -203,4 +210,32 @@ export class PaperCluster {
 /** Entries for a recovered log from a list of terms: terms [1, 1, 2] → indexes 1..3. */
 export function entriesOfTerms(terms: readonly number[]): Entry[] {
   return terms.map((term, i) => ({ index: i + 1, term, kind: 'command', command: new TextEncoder().encode(`e${i + 1}t${term}`) }));
+}
+
+/** A predicate for `take` and `deliver`: messages of `type`, and addressed to `to` when given. */
+export function isMessage<T extends RaftMessage['type']>(type: T, to?: NodeId) {
+  return (message: RaftMessage): message is Extract<RaftMessage, { type: T }> =>
+    message.type === type && (to === undefined || message.to === to);
+}
+
+/** A hand-made RequestVote; the candidate's log is empty unless told. */
+export function requestVote(fields: Pick<RequestVote, 'from' | 'to' | 'term'> & Partial<RequestVote>): RequestVote {
+  return { type: 'rpc.requestVote', lastLogIndex: 0, lastLogTerm: 0, ...fields };
+}
+
+/** A hand-made RequestVote reply, granted unless told. */
+export function requestVoteReply(fields: Pick<RequestVoteReply, 'from' | 'to' | 'term'> & Partial<RequestVoteReply>): RequestVoteReply {
+  return { type: 'rpc.requestVote.reply', voteGranted: true, ...fields };
+}
+
+/** A hand-made AppendEntries: a heartbeat at the start of the log unless told. */
+export function appendEntries(fields: Pick<AppendEntries, 'from' | 'to' | 'term'> & Partial<AppendEntries>): AppendEntries {
+  return { type: 'rpc.appendEntries', prevLogIndex: 0, prevLogTerm: 0, entries: [], leaderCommit: 0, ...fields };
+}
+
+/** A hand-made AppendEntries reply, a success for nothing unless told. */
+export function appendEntriesReply(
+  fields: Pick<AppendEntriesReply, 'from' | 'to' | 'term'> & Partial<AppendEntriesReply>,
+): AppendEntriesReply {
+  return { type: 'rpc.appendEntries.reply', success: true, prevLogIndex: 0, matchIndex: 0, conflictTerm: 0, conflictIndex: 0, ...fields };
 }

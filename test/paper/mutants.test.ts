@@ -1,0 +1,151 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { assign, enqueueActions } from 'xstate';
+import { quorumIndexOf, raftServerMachine, voteReply, type RaftServerContext } from '../../machines/raft-server.machine.ts';
+import type { AppendEntries, RequestVote } from '../../src/protocol/messages.ts';
+import { PaperCluster, appendEntries, entriesOfTerms, isMessage } from './harness.ts';
+
+/**
+ * A test must be able to fail. Each check below runs one scenario of the paper's tests twice: on
+ * the chart, and on the chart with ONE named guard or action overridden (`provide`) so that the
+ * rule is broken. The scenario must tell them apart.
+ */
+const mutants = {
+  /** §5.4.1: votes granted without the election restriction. */
+  grantsAnyLog: raftServerMachine.provide({ guards: { isCandidateLogUpToDate: () => true } }),
+  /** §5.4.2: a leader commits an earlier-term entry by counting replicas. */
+  commitsEarlierTermByCounting: raftServerMachine.provide({
+    guards: { canCommitQuorumIndex: ({ context }) => quorumIndexOf(context) > context.commitIndex },
+  }),
+  /** Rule 1: a granted vote goes out before the vote is synced. */
+  votesBeforeSync: raftServerMachine.provide({
+    actions: {
+      replyVoteGranted: enqueueActions(({ context, event, enqueue }) => {
+        enqueue.emit({ type: 'net.send', message: voteReply(context, event as RequestVote, true) });
+      }),
+    },
+  }),
+  /** Rule 4: a follower truncates at prevLogIndex + 1 even when what follows matches. */
+  truncatesAtPrevLogIndex: raftServerMachine.provide({
+    actions: {
+      appendNewEntries: enqueueActions(({ context, event, enqueue }) => {
+        const request = event as AppendEntries;
+        const log = (context as RaftServerContext).log;
+        let seq = context.logSeq;
+        if (request.prevLogIndex < log.lastIndex) {
+          log.truncateFrom(request.prevLogIndex + 1);
+          seq++;
+          enqueue.sendTo('durableLog', { type: 'log.truncate', seq, fromIndex: request.prevLogIndex + 1, prevTerm: request.prevLogTerm });
+        }
+        log.append(request.entries);
+        seq++;
+        enqueue.sendTo('durableLog', { type: 'log.append', seq, entries: request.entries });
+        enqueue.assign({ logSeq: seq });
+      }),
+    },
+  }),
+  /** §5.1: a server adopts a higher term but keeps the vote it cast in the old one. */
+  keepsVoteInNewTerm: raftServerMachine.provide({
+    actions: { adoptTerm: assign(({ event }) => ({ currentTerm: (event as { term: number }).term, leaderId: null })) },
+  }),
+};
+
+type Machine = typeof raftServerMachine;
+
+let cluster: PaperCluster;
+afterEach(() => cluster?.stop());
+
+/** Does n2 (log 1 2) vote for n1 (log 1 1)? (election.test.ts) */
+function votesForStaleLog(machine: Machine): boolean {
+  cluster = new PaperCluster(['n1', 'n2', 'n3'], { machine });
+  cluster.start('n1', { hardState: { term: 2, votedFor: null }, entries: entriesOfTerms([1, 1]) });
+  cluster.start('n2', { hardState: { term: 2, votedFor: null }, entries: entriesOfTerms([1, 2]) });
+  cluster.start('n3', { hardState: { term: 2, votedFor: null }, entries: entriesOfTerms([1, 2]) });
+  cluster.timeout('n1');
+  cluster.deliver(isMessage('rpc.requestVote', 'n2'));
+  const [reply] = cluster.take(isMessage('rpc.requestVote.reply'));
+  cluster.stop();
+  return reply.voteGranted;
+}
+
+/** The leader's commitIndex once all three servers hold entry 2 of term 2, but not entry 3 of term 3. (safety.test.ts) */
+function commitIndexWithEarlierTermOnAll(machine: Machine): number {
+  cluster = new PaperCluster(['n1', 'n2', 'n3'], { machine, config: { appendEntriesMax: 1 } });
+  cluster.start('n1', { hardState: { term: 2, votedFor: null }, entries: entriesOfTerms([1, 2]) });
+  cluster.start('n2', { hardState: { term: 2, votedFor: null }, entries: entriesOfTerms([1]) });
+  cluster.start('n3', { hardState: { term: 2, votedFor: null }, entries: entriesOfTerms([1]) });
+  cluster.timeout('n1');
+  cluster.deliverAll(100, (m) => m.type !== 'rpc.appendEntries');
+  for (let step = 0; step < 2; step++) {
+    cluster.deliver(isMessage('rpc.appendEntries'));
+    cluster.deliver(isMessage('rpc.appendEntries.reply'));
+  }
+  const commitIndex = cluster.context('n1').commitIndex;
+  cluster.stop();
+  return commitIndex;
+}
+
+/** How many messages n2 sends after granting a vote while its disk holds every sync. (persistence.test.ts) */
+function repliesWhileUnsynced(machine: Machine): number {
+  cluster = PaperCluster.started(3, { machine });
+  cluster.timeout('n1');
+  cluster.holdSyncs('n2');
+  cluster.deliver(isMessage('rpc.requestVote', 'n2'));
+  const sent = cluster.take((m) => m.from === 'n2').length;
+  cluster.stop();
+  return sent;
+}
+
+/** n1's log (1 1 1 1) after a late AppendEntries that carries entry 2 again. (replication.test.ts) */
+function logAfterLateAppendEntries(machine: Machine): string {
+  cluster = new PaperCluster(['n1', 'n2'], { machine });
+  cluster.start('n1', { hardState: { term: 1, votedFor: null }, entries: entriesOfTerms([1, 1, 1, 1]) });
+  cluster.start('n2', { hardState: { term: 1, votedFor: null }, entries: [] });
+  const entries = entriesOfTerms([1, 1]).slice(1);
+  cluster.send('n1', appendEntries({ from: 'n2', to: 'n1', term: 1, prevLogIndex: 1, prevLogTerm: 1, entries }));
+  const log = cluster.logOf('n1');
+  cluster.stop();
+  return log;
+}
+
+/** n1's vote after it voted for n2 in term 2 and then hears a heartbeat of term 5. (terms.test.ts) */
+function voteAfterHigherTerm(machine: Machine): string | null {
+  cluster = PaperCluster.started(3, { machine });
+  cluster.timeout('n2');
+  cluster.deliver(isMessage('rpc.requestVote', 'n1'));
+  cluster.send('n1', appendEntries({ from: 'n3', to: 'n1', term: 5 }));
+  const votedFor = cluster.context('n1').votedFor;
+  cluster.stop();
+  return votedFor;
+}
+
+describe('the paper tests can fail', () => {
+  it('tells the election restriction from a chart that grants any log (§5.4.1)', () => {
+    expect(votesForStaleLog(raftServerMachine)).toBe(false);
+    expect(votesForStaleLog(mutants.grantsAnyLog)).toBe(true);
+    // Reference: section 5.4.1
+  });
+
+  it('tells the commitment rule from a chart that commits earlier-term entries by counting (§5.4.2)', () => {
+    expect(commitIndexWithEarlierTermOnAll(raftServerMachine)).toBe(0);
+    expect(commitIndexWithEarlierTermOnAll(mutants.commitsEarlierTermByCounting)).toBe(2);
+    // Reference: section 5.4.2
+  });
+
+  it('tells persist-before-speak from a chart that grants a vote before syncing it (§5.5)', () => {
+    expect(repliesWhileUnsynced(raftServerMachine)).toBe(0);
+    expect(repliesWhileUnsynced(mutants.votesBeforeSync)).toBe(1);
+    // Reference: section 5.5
+  });
+
+  it('tells suffix-only truncation from a chart that truncates at prevLogIndex (§5.3)', () => {
+    expect(logAfterLateAppendEntries(raftServerMachine)).toBe('1:1 2:1 3:1 4:1');
+    expect(logAfterLateAppendEntries(mutants.truncatesAtPrevLogIndex)).toBe('1:1 2:1');
+    // Reference: section 5.3
+  });
+
+  it('tells term adoption from a chart that keeps the old vote in a new term (§5.1)', () => {
+    expect(voteAfterHigherTerm(raftServerMachine)).toBeNull();
+    expect(voteAfterHigherTerm(mutants.keepsVoteInNewTerm)).toBe('n2');
+    // Reference: section 5.1
+  });
+});
