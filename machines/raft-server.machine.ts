@@ -90,6 +90,8 @@ export interface RaftServerContext {
   /** Changed in place: replies waiting for `synced.seq` to reach their requiredSeq. */
   readonly outbox: OutboxItem[];
   votesGranted: NodeId[];
+  /** Candidate only: peers that answered this term's RequestVote, granted or not. */
+  votesAnswered: NodeId[];
   /** Leader only: one entry per peer, changed in place. */
   progress: Record<NodeId, Progress>;
   failure: StorageFailure | null;
@@ -172,6 +174,7 @@ export const raftServerMachine = setup({
     hasHigherTerm: ({ context, event }) => termOf(event) > context.currentTerm,
     isCurrentTerm: ({ context, event }) => termOf(event) === context.currentTerm,
     isStaleTerm: ({ context, event }) => termOf(event) >= 0 && termOf(event) < context.currentTerm,
+    hasVotedForCandidate: ({ context, event }) => context.votedFor !== null && context.votedFor === (event as RequestVote).from,
     hasNotVotedForAnother: ({ context, event }) =>
       context.votedFor === null || context.votedFor === (event as RequestVote).from,
     isCandidateLogUpToDate: ({ context, event }) => {
@@ -282,14 +285,21 @@ export const raftServerMachine = setup({
       votedFor: context.id,
       leaderId: null,
       votesGranted: [],
+      votesAnswered: [],
     })),
-    countOwnVote: assign(({ context }) => ({ votesGranted: [context.id] })),
+    countOwnVote: assign(({ context }) => (context.votesGranted.includes(context.id) ? {} : { votesGranted: [...context.votesGranted, context.id] })),
     countVote: assign(({ context, event }) => {
       const voter = (event as RequestVoteReply).from;
-      return context.votesGranted.includes(voter) ? {} : { votesGranted: [...context.votesGranted, voter] };
+      if (context.votesGranted.includes(voter)) return {};
+      return { votesGranted: [...context.votesGranted, voter], votesAnswered: [...context.votesAnswered, voter] };
+    }),
+    recordVoteDenied: assign(({ context, event }) => {
+      const voter = (event as RequestVoteReply).from;
+      return context.votesAnswered.includes(voter) ? {} : { votesAnswered: [...context.votesAnswered, voter] };
     }),
     requestVotes: enqueueActions(({ context, enqueue }) => {
       for (const peer of context.peers) {
+        if (context.votesAnswered.includes(peer)) continue;
         const request: RequestVote = {
           type: 'rpc.requestVote',
           from: context.id,
@@ -397,6 +407,7 @@ export const raftServerMachine = setup({
       synced: { seq: 0, lastIndex: log.lastIndex, lastTerm: log.lastTerm, hardState },
       outbox: [],
       votesGranted: [],
+      votesAnswered: [],
       progress: {},
       failure: null,
     };
@@ -427,6 +438,13 @@ export const raftServerMachine = setup({
       on: {
         'rpc.requestVote': [
           { guard: 'isStaleTerm', actions: 'replyVoteDenied', description: 'Stale term: refuse, carrying our term (§5.1).' },
+          {
+            guard: and(['isCurrentTerm', 'hasVotedForCandidate']),
+            target: 'follower',
+            reenter: true,
+            actions: 'replyVoteGranted',
+            description: 'The same candidate asking again gets the same answer and causes no new write (§5.5, idempotence).',
+          },
           {
             guard: and(['isCurrentTerm', 'hasNotVotedForAnother', 'isCandidateLogUpToDate']),
             target: 'follower',
@@ -477,7 +495,23 @@ export const raftServerMachine = setup({
           entry: ['countOwnVote', 'requestVotes'],
           always: { guard: 'hasVoteQuorum', target: '#raftServer.leader', description: 'Votes from a majority: win (§5.2).' },
           on: {
-            'rpc.requestVote.reply': { guard: and(['isCurrentTerm', 'isVoteGranted']), actions: 'countVote' },
+            'rpc.requestVote.reply': [
+              { guard: and(['isCurrentTerm', 'isVoteGranted']), actions: 'countVote' },
+              { guard: 'isCurrentTerm', actions: 'recordVoteDenied' },
+            ],
+          },
+          initial: 'awaitingVotes',
+          states: {
+            awaitingVotes: {
+              after: {
+                heartbeatInterval: {
+                  target: 'awaitingVotes',
+                  reenter: true,
+                  actions: 'requestVotes',
+                  description: 'Ask again every peer that has not answered: RPCs are retried until answered (§5.5).',
+                },
+              },
+            },
           },
         },
       },

@@ -315,7 +315,7 @@ class Simulation {
         target.actor.send(message);
       }, delay);
     }
-    if (this.stormy && this.faults.crashes && isAcknowledgement(message) && this.faultRandom.chance(0.05)) {
+    if (this.faultsOn && this.faults.crashes && isAcknowledgement(message) && this.faultRandom.chance(crashAfterChance(message))) {
       // Crash right after speaking: what was acknowledged must already be durable (§5.5).
       this.clock.setTimeout(() => this.crash(from, `right after ${message.type}`), this.faultRandom.int(0, 2));
       this.clock.setTimeout(() => this.restart(from), this.faultRandom.int(5, 300));
@@ -558,6 +558,11 @@ function drawConfig(random: Random): Partial<RaftConfig> {
 export function replayCommand(options: SimOptions, nodes: number, faults: SimFaults, durationMs: number): string {
   const on = (Object.keys(faults) as (keyof SimFaults)[]).filter((k) => faults[k]);
   return `npx raftchart sim --seed ${options.seed} --nodes ${nodes} --duration ${durationMs} --faults ${on.length === 0 ? 'none' : on.join(',')} --trace`;
+}
+
+/** Votes are rare and decisive, so a crash right after granting one is made likely. */
+function crashAfterChance(message: RaftMessage): number {
+  return message.type === 'rpc.requestVote.reply' ? 0.3 : 0.02;
 }
 
 function isAcknowledgement(message: RaftMessage): boolean {

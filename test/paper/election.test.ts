@@ -85,11 +85,30 @@ describe('election (§5.2)', () => {
     expect(cluster.role('n1')).toBe('candidate');
     expect(cluster.context('n1').currentTerm).toBe(2);
     expect(cluster.context('n1').votedFor).toBe('n1');
-    expect(cluster.take().map((m) => [m.type, m.to, m.term])).toEqual([
+    // Term-1 requests were retried while it waited (§5.5); the new election asks everyone in term 2.
+    expect(cluster.take().filter((m) => m.term === 2).map((m) => [m.type, m.to, m.term])).toEqual([
       ['rpc.requestVote', 'n2', 2],
       ['rpc.requestVote', 'n3', 2],
     ]);
     // Reference: section 5.2
+  });
+
+  it('makes a candidate ask again, every heartbeat interval, each peer that has not answered (§5.5)', () => {
+    cluster = PaperCluster.started(3, { config: { electionTimeoutMsMin: 300, electionTimeoutMsMax: 300, heartbeatIntervalMs: 50 } });
+    cluster.timeout('n1');
+    cluster.take();
+    cluster.deliver(() => false);
+    cluster.send('n2', { type: 'rpc.requestVote', from: 'n3', to: 'n2', term: 1, lastLogIndex: 5, lastLogTerm: 1 });
+    cluster.take();
+    // n2 voted for n3 in term 1, so it denies n1; n3 stays silent.
+    cluster.send('n1', { type: 'rpc.requestVote.reply', from: 'n2', to: 'n1', term: 1, voteGranted: false });
+    cluster.tick('n1', 50);
+    expect(cluster.take().map((m) => [m.type, m.to, m.term])).toEqual([['rpc.requestVote', 'n3', 1]]);
+    cluster.tick('n1', 50);
+    expect(cluster.take().map((m) => [m.type, m.to, m.term])).toEqual([['rpc.requestVote', 'n3', 1]]);
+    expect(cluster.role('n1')).toBe('candidate');
+    expect(cluster.context('n1').currentTerm).toBe(1);
+    // Reference: section 5.5
   });
 
   it('leaves a split vote undecided: both candidates stay candidates until one times out and wins a new term (§5.2)', () => {
