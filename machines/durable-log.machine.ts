@@ -1,4 +1,5 @@
 import { assign, fromCallback, not, sendParent, setup, type AnyEventObject } from 'xstate';
+import { assert } from '../src/core/assert.ts';
 import type { DurablePosition, LogRecord } from '../src/protocol/records.ts';
 import type { StorageFailure } from '../src/protocol/storage.ts';
 import type { Entry, HardState } from '../src/protocol/types.ts';
@@ -11,50 +12,58 @@ import type { Entry, HardState } from '../src/protocol/types.ts';
  *
  * Contract with the parent:
  * - requests `log.append`, `log.truncate`, `log.saveHardState` carry increasing `seq` numbers;
- * - `log.synced` reports the highest seq whose records are all durable, and the durable position;
- *   nothing unsynced is ever reported as synced;
- * - after a failed write or sync the failed file is never synced again: every unconfirmed record is
- *   rewritten to a fresh segment (`rewriteRecords`), after a backoff, at most retryAttemptsMax times;
- *   past that the actor is `failed` and sends `log.failed` once (fail-stop).
+ * - group commit: one batch is in flight at a time, as one write then one sync; every request that
+ *   arrives meanwhile waits and goes out whole in the next batch (up to batchRecordsMax), so
+ *   entries and a hard state sent together become durable together;
+ * - `log.synced` follows each confirmed batch and carries the position after its last request:
+ *   nothing unsynced is ever reported as synced, and `seq` only grows;
+ * - after a failed write or sync the failed file is never synced again: the unconfirmed batch is
+ *   rewritten to a fresh segment (`rewriteRecords`) after a backoff, at most retryAttemptsMax times;
+ *   past that the actor is `failed` and sends `log.failed` once (fail-stop). ENOSPC is no different.
  */
 
 export interface DurableLogInput {
   /** The durable position recovered at start (seq 0). */
   readonly position?: Omit<DurablePosition, 'seq'>;
+  /** Rewrites tried after a failed write or sync before giving up; 0 gives up at the first failure. Default 5. */
   readonly retryAttemptsMax?: number;
+  /** The wait before the first rewrite; it doubles for each further one (up to 64×). Default 10 ms. */
   readonly retryBackoffMsBase?: number;
 }
 
-export type DurableLogEvent =
+/** A request from the parent; `seq` numbers increase from 1. */
+export type DurableLogRequest =
   | { type: 'log.append'; seq: number; entries: readonly Entry[] }
   | { type: 'log.truncate'; seq: number; fromIndex: number; prevTerm: number }
-  | { type: 'log.saveHardState'; seq: number; hardState: HardState }
-  | { type: 'storage.done' }
-  | { type: 'storage.failed'; failure: StorageFailure };
+  | { type: 'log.saveHardState'; seq: number; hardState: HardState };
+
+export type DurableLogEvent = DurableLogRequest | { type: 'storage.done' } | { type: 'storage.failed'; failure: StorageFailure };
 
 /** What the durable-log actor tells its parent. */
 export type DurableLogReport =
   | { type: 'log.synced'; position: DurablePosition }
   | { type: 'log.failed'; failure: StorageFailure };
 
-/** The most records handed to storage in one write; the rest wait for the next batch. */
+/** The most requests handed to storage in one batch; the rest wait for the next batch. */
 export const batchRecordsMax = 8192;
-
-/** A record waiting or in flight, with the durable position once it (and all before it) is durable. */
-interface PendingRecord {
-  readonly record: LogRecord;
-  readonly positionAfter: DurablePosition;
-}
+/** The backoff stops doubling after this many retries. */
+export const retryBackoffDoublingsMax = 6;
 
 interface DurableLogContext {
-  /** Requests received, not yet handed to storage. */
-  queue: PendingRecord[];
-  /** The position after every request received so far. */
-  queuedPosition: DurablePosition;
+  /**
+   * Requests received, not yet handed to storage. Changed in place by enqueueRequest (O(1) per
+   * request, no copy of the context), replaced whole by takeBatch.
+   */
+  queue: DurableLogRequest[];
+  /** The seq of the last request received: requests must come in increasing seq order. */
+  receivedSeq: number;
   /** Records handed to storage and not yet confirmed durable: rewritten whole on a retry. */
-  batch: PendingRecord[];
+  batch: readonly LogRecord[];
+  /** The durable position once the batch is confirmed: that of its last request. */
+  batchPosition: DurablePosition;
   /** The durable position last reported. */
   synced: DurablePosition;
+  /** Failed storage calls since the last confirmed batch. */
   attempts: number;
   retryAttemptsMax: number;
   retryBackoffMsBase: number;
@@ -77,22 +86,24 @@ export const durableLogMachine = setup({
     rewriteRecords: succeedAtOnce,
   },
   actions: {
-    enqueueRequest: assign(({ context, event }) => {
-      const positionAfter = applyRequest(context.queuedPosition, event);
-      const record = toRecord(event);
-      // An empty append still moves seq: it is confirmed with the next batch, or at once when idle.
-      context.queue.push({ record: record ?? emptyEntries, positionAfter });
-      return { queuedPosition: positionAfter };
-    }),
+    // In place, like the raft-server chart's outbox: a busy leader sends one request per proposal
+    // batch, and copying the context for each would cost more than the rest of the request.
+    enqueueRequest: ({ context, event }) => {
+      const request = event as DurableLogRequest;
+      assert(request.seq > context.receivedSeq, `durable-log request seq ${request.seq} after ${context.receivedSeq}: seqs must increase`);
+      context.queue.push(request);
+      context.receivedSeq = request.seq;
+    },
     takeBatch: assign(({ context }) => {
-      const cut = Math.min(context.queue.length, batchRecordsMax);
-      return { batch: context.queue.slice(0, cut), queue: context.queue.slice(cut) };
+      const queue = context.queue;
+      const requests = queue.length <= batchRecordsMax ? queue : queue.slice(0, batchRecordsMax);
+      return {
+        batch: recordsOf(requests),
+        batchPosition: positionAfter(context.synced, requests),
+        queue: requests === queue ? [] : queue.slice(batchRecordsMax),
+      };
     }),
-    confirmBatch: assign(({ context }) => ({
-      synced: context.batch.length === 0 ? context.synced : context.batch[context.batch.length - 1].positionAfter,
-      batch: [],
-      attempts: 0,
-    })),
+    confirmBatch: assign(({ context }) => ({ synced: context.batchPosition, batch: [], attempts: 0 })),
     reportSynced: sendParent(({ context }): DurableLogReport => ({ type: 'log.synced', position: context.synced })),
     recordFailure: assign(({ event }) => ({
       failure: event.type === 'storage.failed' ? event.failure : { code: 'EIO', message: 'storage failed' },
@@ -103,8 +114,9 @@ export const durableLogMachine = setup({
       failure: {
         code: context.failure?.code ?? 'EIO',
         message:
-          `the durable log gave up after ${context.retryAttemptsMax} attempts (${context.failure?.message ?? 'storage failed'}); ` +
-          'this server now acknowledges nothing (fail-stop). Free the disk or fix it, then restart the server.',
+          `the durable log failed ${context.attempts} times in a row, ${context.retryAttemptsMax} rewrites included ` +
+          `(last: ${context.failure?.message ?? 'storage failed'}); this server now acknowledges nothing (fail-stop). ` +
+          'Free the disk or fix it, then restart the server.',
       },
     })),
   },
@@ -113,7 +125,7 @@ export const durableLogMachine = setup({
     hasAttemptsLeft: ({ context }) => context.attempts <= context.retryAttemptsMax,
   },
   delays: {
-    retryBackoff: ({ context }) => context.retryBackoffMsBase * 2 ** Math.min(context.attempts - 1, 6),
+    retryBackoff: ({ context }) => context.retryBackoffMsBase * 2 ** Math.min(context.attempts - 1, retryBackoffDoublingsMax),
   },
 }).createMachine({
   id: 'durableLog',
@@ -125,31 +137,37 @@ export const durableLogMachine = setup({
       lastTerm: input.position?.lastTerm ?? 0,
       hardState: input.position?.hardState ?? { term: 0, votedFor: null },
     };
+    const retryAttemptsMax = input.retryAttemptsMax ?? 5;
+    const retryBackoffMsBase = input.retryBackoffMsBase ?? 10;
+    assert(Number.isInteger(retryAttemptsMax) && retryAttemptsMax >= 0, `retryAttemptsMax ${retryAttemptsMax} must be an integer >= 0`);
+    assert(Number.isFinite(retryBackoffMsBase) && retryBackoffMsBase >= 0, `retryBackoffMsBase ${retryBackoffMsBase} must be >= 0`);
     return {
       queue: [],
-      queuedPosition: start,
+      receivedSeq: 0,
       batch: [],
       batchPosition: start,
       synced: start,
       attempts: 0,
-      retryAttemptsMax: input.retryAttemptsMax ?? 5,
-      retryBackoffMsBase: input.retryBackoffMsBase ?? 10,
+      retryAttemptsMax,
+      retryBackoffMsBase,
       failure: null,
     };
   },
   initial: 'idle',
   on: {
-    'log.*': { actions: 'enqueueRequest' },
+    'log.append': { actions: 'enqueueRequest' },
+    'log.truncate': { actions: 'enqueueRequest' },
+    'log.saveHardState': { actions: 'enqueueRequest' },
   },
   states: {
     idle: {
-      description: 'Nothing in flight; the first request starts a write.',
+      description: 'Nothing in flight; the first request starts a batch at once.',
       always: { guard: 'hasQueuedRecords', target: 'writing' },
     },
     writing: {
-      description: 'One write of every record queued so far (group commit); requests arriving now wait for the next batch.',
+      description: 'One write of every request queued so far (group commit); requests arriving from now on wait for the next batch.',
       entry: 'takeBatch',
-      invoke: { src: 'writeRecords', input: ({ context }) => ({ records: recordsOf(context.batch) }) },
+      invoke: { src: 'writeRecords', input: ({ context }) => ({ records: context.batch }) },
       on: {
         'storage.done': { target: 'syncing' },
         'storage.failed': { target: 'retrying', actions: 'recordFailure' },
@@ -159,21 +177,25 @@ export const durableLogMachine = setup({
       description: 'One fdatasync covers the whole batch: entries and hard state become durable together.',
       invoke: { src: 'syncRecords', input: () => ({}) },
       on: {
-        'storage.done': { target: 'idle', actions: ['confirmBatch', 'reportSynced'] },
+        'storage.done': {
+          target: 'idle',
+          actions: ['confirmBatch', 'reportSynced'],
+          description: 'The batch is durable: report the position after its last request, then take the next batch.',
+        },
         'storage.failed': { target: 'retrying', actions: 'recordFailure' },
       },
     },
     retrying: {
-      description: 'A write or sync failed. Never sync that file again (fsyncgate): back off, then rewrite every unconfirmed record to a fresh segment.',
+      description: 'A write or sync failed. Never sync that file again (fsyncgate): back off, then rewrite the whole unconfirmed batch to a fresh segment.',
       entry: 'countAttempt',
       initial: 'backingOff',
       states: {
         backingOff: {
-          always: { guard: not('hasAttemptsLeft'), target: '#durableLog.failed' },
+          always: { guard: not('hasAttemptsLeft'), target: '#durableLog.failed', description: 'The retries are spent.' },
           after: { retryBackoff: { target: 'rewriting' } },
         },
         rewriting: {
-          invoke: { src: 'rewriteRecords', input: ({ context }) => ({ records: recordsOf(context.batch) }) },
+          invoke: { src: 'rewriteRecords', input: ({ context }) => ({ records: context.batch }) },
           on: {
             'storage.done': { target: '#durableLog.idle', actions: ['confirmBatch', 'reportSynced'] },
             'storage.failed': { target: '#durableLog.retrying', reenter: true, actions: 'recordFailure' },
@@ -184,48 +206,57 @@ export const durableLogMachine = setup({
     failed: {
       description: 'Fail-stop: the retries are spent. Nothing more is written or reported as synced; the server stops acknowledging.',
       entry: 'reportFailed',
-      on: { 'log.*': {} },
+      on: {
+        'log.append': { description: 'Ignored: nothing is written after the durable log failed.' },
+        'log.truncate': {},
+        'log.saveHardState': {},
+      },
     },
   },
 });
 
-function toRecord(event: DurableLogEvent): LogRecord | null {
-  switch (event.type) {
-    case 'log.append':
-      return event.entries.length === 0 ? null : { type: 'entries', entries: event.entries };
-    case 'log.truncate':
-      return { type: 'truncate', fromIndex: event.fromIndex };
-    case 'log.saveHardState':
-      return { type: 'hardState', hardState: event.hardState };
-    default:
-      return null;
-  }
-}
-
-/** The position after one request; requests only ever move the log's end or the hard state. */
-function applyRequest(position: DurablePosition, event: DurableLogEvent): DurablePosition {
-  switch (event.type) {
-    case 'log.append': {
-      if (event.entries.length === 0) return { ...position, seq: event.seq };
-      const last = event.entries[event.entries.length - 1];
-      return { ...position, seq: event.seq, lastIndex: last.index, lastTerm: last.term };
-    }
-    case 'log.truncate':
-      if (event.fromIndex > position.lastIndex) return { ...position, seq: event.seq };
-      return { ...position, seq: event.seq, lastIndex: event.fromIndex - 1, lastTerm: event.prevTerm };
-    case 'log.saveHardState':
-      return { ...position, seq: event.seq, hardState: event.hardState };
-    default:
-      return position;
-  }
-}
-
-const emptyEntries: LogRecord = { type: 'entries', entries: [] };
-
-function recordsOf(pending: readonly PendingRecord[]): LogRecord[] {
+/** The records storage writes for `requests`, in order; an empty append writes nothing. */
+function recordsOf(requests: readonly DurableLogRequest[]): LogRecord[] {
   const records: LogRecord[] = [];
-  for (const item of pending) {
-    if (item.record.type !== 'entries' || item.record.entries.length > 0) records.push(item.record);
+  for (const request of requests) {
+    switch (request.type) {
+      case 'log.append':
+        if (request.entries.length > 0) records.push({ type: 'entries', entries: request.entries });
+        break;
+      case 'log.truncate':
+        records.push({ type: 'truncate', fromIndex: request.fromIndex });
+        break;
+      case 'log.saveHardState':
+        records.push({ type: 'hardState', hardState: request.hardState });
+        break;
+    }
   }
   return records;
+}
+
+/** The durable position once `requests` apply after `start`; requests move only the log's end, the hard state and seq. */
+function positionAfter(start: DurablePosition, requests: readonly DurableLogRequest[]): DurablePosition {
+  let { lastIndex, lastTerm, hardState } = start;
+  for (const request of requests) {
+    switch (request.type) {
+      case 'log.append':
+        if (request.entries.length > 0) {
+          const last = request.entries[request.entries.length - 1];
+          lastIndex = last.index;
+          lastTerm = last.term;
+        }
+        break;
+      case 'log.truncate':
+        if (request.fromIndex <= lastIndex) {
+          lastIndex = request.fromIndex - 1;
+          lastTerm = request.prevTerm;
+        }
+        break;
+      case 'log.saveHardState':
+        hardState = request.hardState;
+        break;
+    }
+  }
+  const seq = requests.length === 0 ? start.seq : requests[requests.length - 1].seq;
+  return { seq, lastIndex, lastTerm, hardState };
 }
