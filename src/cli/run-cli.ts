@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { runDemo } from '../sim/demo.ts';
+import { clusterCommand } from './cluster-command.ts';
 import { simCommand, UsageError } from './sim-command.ts';
 
 export interface CliIo {
@@ -11,7 +12,8 @@ const usage = `usage: raftchart <command> [options]
 
 commands:
   demo [--nodes 5] [--commands 3] [--seed 1]   a simulated cluster elects a leader and commits commands
-  sim  …                                       the deterministic simulator (raftchart sim --help)`;
+  sim  …                                       the deterministic simulator (raftchart sim --help)
+  cluster [--nodes 5] …                        a live cluster of worker threads (raftchart cluster --help)`;
 
 /** The `raftchart` command: argv in, library calls, an exit code out. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
@@ -33,6 +35,8 @@ async function dispatch(command: string | undefined, rest: readonly string[], io
       return demo(rest, io);
     case 'sim':
       return simCommand(rest, io);
+    case 'cluster':
+      return clusterCommand(rest, io);
     case undefined:
     case 'help':
     case '--help':

@@ -1,0 +1,240 @@
+import { emitKeypressEvents } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { LocalCluster, type NodeStatus } from '../cluster/local-cluster.ts';
+import { Random } from '../core/random.ts';
+import { hasErrorCode } from '../protocol/errors.ts';
+import { encodeKeyValueCommand } from '../io/worker-state-machine.ts';
+import type { CliIo } from './run-cli.ts';
+import { UsageError } from './sim-command.ts';
+
+export const clusterUsage = `raftchart cluster: a local cluster of worker threads on real files
+
+  raftchart cluster [--nodes 5] [--data-dir DIR] [--election-timeout 150-300] [--heartbeat 50]
+                    [--no-fsync] [--seed N] [--duration-ms N]
+on a terminal: a live view; keys 1-9 crash/restart that server, p partition (random halves),
+  h heal, u toggle an unreliable network, b propose a burst of 100 commands, q or Ctrl-C stop.
+otherwise: a status line per second until SIGINT/SIGTERM or --duration-ms.`;
+
+/** How often the live view redraws, and how often the plain output prints a line. */
+const liveViewMs = 250;
+const plainLineMs = 1000;
+const burstCommands = 100;
+
+interface ClusterCommandOptions {
+  readonly nodes: number;
+  readonly dataDir?: string;
+  readonly electionTimeoutMs: readonly [number, number];
+  readonly heartbeatIntervalMs: number;
+  readonly fsync: boolean;
+  readonly seed?: number;
+  readonly durationMs?: number;
+}
+
+/** `raftchart cluster`: runs a LocalCluster until told to stop; returns the exit code. */
+export async function clusterCommand(argv: readonly string[], io: CliIo, tty = process.stdout.isTTY === true && process.stdin.isTTY === true): Promise<number> {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      nodes: { type: 'string', default: '5' },
+      'data-dir': { type: 'string' },
+      'election-timeout': { type: 'string', default: '150-300' },
+      heartbeat: { type: 'string', default: '50' },
+      'no-fsync': { type: 'boolean', default: false },
+      seed: { type: 'string' },
+      'duration-ms': { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    io.out(clusterUsage);
+    return 0;
+  }
+  const range = /^(\d+)-(\d+)$/.exec(values['election-timeout']);
+  if (range === null) throw new UsageError(`--election-timeout must look like 150-300 (milliseconds, min-max), got '${values['election-timeout']}'`);
+  const options: ClusterCommandOptions = {
+    nodes: wholeNumber(values.nodes, 'nodes', 1, 9),
+    dataDir: values['data-dir'],
+    electionTimeoutMs: [Number(range[1]), Number(range[2])],
+    heartbeatIntervalMs: wholeNumber(values.heartbeat, 'heartbeat', 1, 60_000),
+    fsync: !values['no-fsync'],
+    seed: values.seed === undefined ? undefined : wholeNumber(values.seed, 'seed', 0, 2 ** 31),
+    durationMs: values['duration-ms'] === undefined ? undefined : wholeNumber(values['duration-ms'], 'duration-ms', 0, 2 ** 31),
+  };
+  const cluster = await LocalCluster.start(options).catch((error: unknown) => {
+    throw hasErrorCode(error, 'InvalidOptions') ? new UsageError((error as Error).message) : error;
+  });
+  try {
+    await (tty ? liveView(cluster, options, io) : plainView(cluster, options, io));
+  } finally {
+    await cluster.stop();
+  }
+  return 0;
+}
+
+/** What one refresh shows: every server's status and the bus's message rate. */
+class Sampler {
+  #lastMessages = 0;
+  #lastAt = performance.now();
+  readonly started = performance.now();
+
+  constructor(private readonly cluster: LocalCluster) {}
+
+  async sample(): Promise<{ statuses: NodeStatus[]; messagesPerSec: number; elapsedMs: number }> {
+    const statuses = await Promise.all(this.cluster.nodeIds.map((id) => this.cluster.status(id)));
+    const now = performance.now();
+    const messages = this.cluster.network.stats().messages;
+    const messagesPerSec = ((messages - this.#lastMessages) * 1000) / Math.max(1, now - this.#lastAt);
+    this.#lastMessages = messages;
+    this.#lastAt = now;
+    return { statuses, messagesPerSec, elapsedMs: now - this.started };
+  }
+}
+
+function leaderOf(statuses: readonly NodeStatus[]): NodeStatus | undefined {
+  const alive = statuses.filter((s) => s.alive);
+  const term = Math.max(0, ...alive.map((s) => s.term));
+  return alive.find((s) => s.role === 'leader' && s.term === term);
+}
+
+function shortStatus(s: NodeStatus): string {
+  if (!s.alive) return `${s.id} down`;
+  return `${s.id} ${s.role[0].toUpperCase()} t${s.term} c${s.commitIndex}/a${s.lastApplied} log${s.lastLogIndex}`;
+}
+
+/** Not a terminal: a status line per second until a signal or --duration-ms. */
+async function plainView(cluster: LocalCluster, options: ClusterCommandOptions, io: CliIo): Promise<void> {
+  io.out(`cluster of ${options.nodes} in ${cluster.dataDir} (seed ${cluster.seed}); stop with Ctrl-C`);
+  const sampler = new Sampler(cluster);
+  await runUntilStopped(options.durationMs, plainLineMs, async () => {
+    const { statuses, messagesPerSec, elapsedMs } = await sampler.sample();
+    const leader = leaderOf(statuses);
+    io.out(
+      `${(elapsedMs / 1000).toFixed(1)}s leader ${leader?.id ?? '-'} term ${leader?.term ?? '-'} | ${statuses.map(shortStatus).join(' | ')} | ${messagesPerSec.toFixed(0)} msg/s`,
+    );
+  });
+  io.out('stopped');
+}
+
+/**
+ * Calls `tick` every `everyMs` until SIGINT/SIGTERM, `durationMs`, or `stop` is called; always
+ * removes its signal handlers and timer.
+ */
+async function runUntilStopped(durationMs: number | undefined, everyMs: number, tick: () => Promise<void>, onStop?: (stop: () => void) => void): Promise<void> {
+  await new Promise<void>((resolve) => {
+    let done = false;
+    let ticking = false;
+    const stop = () => {
+      if (done) return;
+      done = true;
+      clearInterval(interval);
+      if (deadline !== undefined) clearTimeout(deadline);
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    const interval = setInterval(() => {
+      if (ticking || done) return;
+      ticking = true;
+      tick()
+        .catch(() => undefined)
+        .finally(() => {
+          ticking = false;
+        });
+    }, everyMs);
+    const deadline = durationMs === undefined ? undefined : setTimeout(stop, durationMs);
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    onStop?.(stop);
+  });
+}
+
+/** A terminal: the live view, redrawn ~4×/s, with keys to inject faults. */
+async function liveView(cluster: LocalCluster, options: ClusterCommandOptions, io: CliIo): Promise<void> {
+  const sampler = new Sampler(cluster);
+  const random = new Random(cluster.seed, 'cli');
+  let reliable = true;
+  let proposed = 0;
+  let last: NodeStatus[] = [];
+  let note = '';
+  const stdin = process.stdin;
+  emitKeypressEvents(stdin);
+  stdin.setRawMode(true);
+  stdin.resume();
+  const act = async (key: string): Promise<void> => {
+    const n = Number(key);
+    if (Number.isInteger(n) && n >= 1 && n <= cluster.nodeIds.length) {
+      const id = cluster.nodeIds[n - 1];
+      const status = await cluster.status(id);
+      note = status.alive ? `crashing ${id}` : `restarting ${id}`;
+      await (status.alive ? cluster.crash(id) : cluster.restart(id));
+    } else if (key === 'p') {
+      const ids = [...cluster.nodeIds].sort(() => random.float() - 0.5);
+      const half = Math.ceil(ids.length / 2);
+      cluster.network.partition([ids.slice(0, half), ids.slice(half)]);
+      note = `partition ${ids.slice(0, half).join(',')} | ${ids.slice(half).join(',')}`;
+    } else if (key === 'h') {
+      cluster.network.heal();
+      note = 'healed';
+    } else if (key === 'u') {
+      reliable = !reliable;
+      cluster.network.setReliable(reliable);
+      note = reliable ? 'network reliable' : 'network unreliable (10% loss, 0-27 ms delay)';
+    } else if (key === 'b') {
+      const leader = leaderOf(last);
+      if (leader === undefined) {
+        note = 'no leader to propose to';
+        return;
+      }
+      const results = await Promise.all(
+        Array.from({ length: burstCommands }, () => cluster.propose(leader.id, encodeKeyValueCommand({ op: 'set', key: `k${proposed}`, value: proposed++ }))),
+      );
+      note = `burst: ${results.filter((r) => r.isLeader).length}/${burstCommands} accepted by ${leader.id}`;
+    }
+  };
+  try {
+    await runUntilStopped(
+      options.durationMs,
+      liveViewMs,
+      async () => {
+        const { statuses, messagesPerSec, elapsedMs } = await sampler.sample();
+        last = statuses;
+        draw(io, cluster, statuses, messagesPerSec, elapsedMs, reliable, note);
+      },
+      (stop) => {
+        stdin.on('keypress', (_: string, key: { name?: string; sequence?: string; ctrl?: boolean }) => {
+          if (key.name === 'q' || (key.ctrl === true && key.name === 'c')) stop();
+          else act(key.name ?? key.sequence ?? '').catch((error: unknown) => (note = String(error)));
+        });
+      },
+    );
+  } finally {
+    stdin.setRawMode(false);
+    stdin.pause();
+    stdin.removeAllListeners('keypress');
+  }
+}
+
+function draw(io: CliIo, cluster: LocalCluster, statuses: readonly NodeStatus[], messagesPerSec: number, elapsedMs: number, reliable: boolean, note: string): void {
+  const leader = leaderOf(statuses);
+  const lines = [
+    '\x1b[H\x1b[2J' + `raftchart cluster — ${statuses.length} servers, ${(elapsedMs / 1000).toFixed(0)} s, seed ${cluster.seed}, ${cluster.dataDir}`,
+    `leader ${leader?.id ?? '-'}   network ${reliable ? 'reliable' : 'UNRELIABLE'}   ${messagesPerSec.toFixed(0)} msg/s`,
+    '',
+    'server  state      term  leader  commit  applied  log',
+    ...statuses.map((s) =>
+      [s.id.padEnd(7), (s.alive ? s.role : 'DOWN').padEnd(10), String(s.term).padStart(4), (s.leaderId ?? '-').padStart(7), String(s.commitIndex).padStart(7), String(s.lastApplied).padStart(8), String(s.lastLogIndex).padStart(5)].join(' '),
+    ),
+    '',
+    'keys: 1-9 crash/restart  p partition  h heal  u unreliable  b burst of 100  q quit',
+    note,
+  ];
+  io.out(lines.join('\n'));
+}
+
+function wholeNumber(text: string | undefined, name: string, lo: number, hi: number): number {
+  const value = Number(text);
+  if (text === undefined || !Number.isInteger(value) || value < lo || value > hi) {
+    throw new UsageError(`--${name} must be a whole number from ${lo} to ${hi}, got '${text}'`);
+  }
+  return value;
+}

@@ -1,0 +1,496 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { MessageBus, type NetworkStats } from '../bus/message-bus.ts';
+import { longReordering, reliableNetwork, unreliableNetwork } from '../bus/fault-model.ts';
+import { resolveRaftConfig, type RaftConfig } from '../core/config.ts';
+import { RaftchartError } from '../protocol/errors.ts';
+import type { EntryKind, NodeId, Role } from '../protocol/types.ts';
+import { commandBytesMax } from '../protocol/validate.ts';
+import type { AppliedBatch, WorkerCounters } from '../io/worker-protocol.ts';
+import { unpackEntries } from '../io/worker-wire.ts';
+import { ServerWorker } from './server-worker.ts';
+
+export type { NetworkStats } from '../bus/message-bus.ts';
+
+/** Options of LocalCluster.start; every one is checked, a bad one is an InvalidOptions error naming it. */
+export interface ClusterOptions {
+  /** Servers 'n1' … 'nN', N in [1, 9]. */
+  readonly nodes: number;
+  /** Each server keeps its write-ahead log in `dataDir/nK`. Default: a fresh temporary folder that stop() removes. */
+  readonly dataDir?: string;
+  /** Election timeouts are drawn in [min, max] ms (§5.2). Default [150, 300]. */
+  readonly electionTimeoutMs?: readonly [number, number];
+  /** Default 50; at most half the minimum election timeout (§5.6). */
+  readonly heartbeatIntervalMs?: number;
+  /** fdatasync the log before a server speaks. Default true; false is for throwaway clusters only. */
+  readonly fsync?: boolean;
+  /** Seeds election timeouts and the network's random choices. Default: from the clock. */
+  readonly seed?: number;
+  /**
+   * A module (path or URL) exporting `createStateMachine(nodeId): { apply(entry) → result }`, loaded
+   * in each server's worker. Default: the in-memory KeyValueStore (src/io/worker-state-machine.ts).
+   */
+  readonly stateMachine?: string | URL;
+}
+
+export interface NodeStatus {
+  readonly id: NodeId;
+  readonly alive: boolean;
+  readonly role: Role;
+  readonly term: number;
+  readonly votedFor: NodeId | null;
+  readonly leaderId: NodeId | null;
+  readonly commitIndex: number;
+  readonly lastApplied: number;
+  readonly lastLogIndex: number;
+  readonly lastLogTerm: number;
+}
+
+/** Raft's Start(): where the command went if this server leads; `isLeader: false` otherwise. */
+export interface ProposeResult {
+  readonly isLeader: boolean;
+  readonly index: number;
+  readonly term: number;
+}
+
+/** One entry one server applied to its state machine. */
+export interface AppliedEntry {
+  readonly nodeId: NodeId;
+  readonly index: number;
+  readonly term: number;
+  readonly kind: EntryKind;
+  readonly command: Uint8Array;
+}
+
+export interface CommittedResult {
+  readonly index: number;
+  readonly term: number;
+  /** What the state machine's apply returned on that server. */
+  readonly result: unknown;
+}
+
+/** The network between the servers; changes apply to messages sent from now on. */
+export interface ClusterNetwork {
+  /** Every message to or from `id` is lost until connect(id). */
+  disconnect(id: NodeId): void;
+  connect(id: NodeId): void;
+  /** Only servers in one group talk; a server in no group talks to nobody. */
+  partition(groups: NodeId[][]): void;
+  /** Every link up (reliability settings unchanged). */
+  heal(): void;
+  /** false: drop ~10% of messages and delay each 0–27 ms; true: lossless, no delay. */
+  setReliable(reliable: boolean): void;
+  /** true: some messages are held 200–2000 ms, arriving far behind later ones. */
+  setLongReordering(on: boolean): void;
+  stats(): NetworkStats;
+}
+
+/** How long proposeAndWait waits for its entry to apply before giving up (leadership may have moved). */
+export const proposeAndWaitMsDefault = 10_000;
+const electionTimeoutMsLimit = 60_000;
+
+interface ResolvedOptions {
+  readonly nodes: number;
+  readonly dataDir: string | null;
+  readonly config: Partial<RaftConfig>;
+  readonly fsync: boolean;
+  readonly seed: number;
+  readonly stateMachineModule: string | null;
+}
+
+interface Waiter {
+  readonly term: number;
+  readonly resolve: (result: CommittedResult) => void;
+  readonly reject: (error: Error) => void;
+}
+
+/**
+ * A Raft cluster in this process: each server a worker thread running the raft-server chart over
+ * a real write-ahead log in `dataDir/nK`; the message bus in this thread routes their messages
+ * through the fault model. Bad input to any method is a RaftchartError with a `code`
+ * (InvalidCommand, CommandTooLarge, UnknownNode, Stopped, InvalidOptions); the cluster keeps running.
+ */
+export class LocalCluster {
+  readonly nodeIds: readonly NodeId[];
+  readonly network: ClusterNetwork;
+  readonly seed: number;
+  /** Errors of workers that died on their own (a failed assert in a server): should stay empty. */
+  readonly workerErrors: { readonly id: NodeId; readonly error: unknown }[] = [];
+  readonly #options: ResolvedOptions;
+  readonly #dataDir: string;
+  readonly #ownsDataDir: boolean;
+  readonly #bus: MessageBus;
+  readonly #servers = new Map<NodeId, ServerWorker>();
+  readonly #incarnations = new Map<NodeId, number>();
+  readonly #lastKnown = new Map<NodeId, NodeStatus>();
+  readonly #listeners = new Set<(entry: AppliedEntry) => void>();
+  readonly #waiters = new Map<NodeId, Map<number, Waiter[]>>();
+  /** Per server, crash and restart run one at a time in call order. */
+  readonly #lifecycle = new Map<NodeId, Promise<unknown>>();
+  #stopped = false;
+  #stopping: Promise<void> | null = null;
+
+  private constructor(options: ResolvedOptions, dataDir: string, ownsDataDir: boolean) {
+    this.#options = options;
+    this.#dataDir = dataDir;
+    this.#ownsDataDir = ownsDataDir;
+    this.seed = options.seed;
+    this.nodeIds = Array.from({ length: options.nodes }, (_, i) => `n${i + 1}`);
+    this.#bus = new MessageBus({ seed: options.seed });
+    const model = this.#bus.model;
+    this.network = {
+      disconnect: (id) => model.disconnect(this.#known(id)),
+      connect: (id) => model.connect(this.#known(id)),
+      partition: (groups) => {
+        if (!Array.isArray(groups) || !groups.every((g) => Array.isArray(g))) {
+          throw new RaftchartError('InvalidOptions', 'partition takes groups of node ids, e.g. [["n1","n2"],["n3"]].');
+        }
+        const seen = new Set<NodeId>();
+        for (const id of groups.flat()) {
+          if (seen.has(this.#known(id))) throw new RaftchartError('InvalidOptions', `${id} is in two groups: put each server in at most one.`);
+          seen.add(id);
+        }
+        model.partition(groups);
+      },
+      heal: () => model.heal(),
+      setReliable: (reliable) =>
+        model.configure(reliable ? { dropRate: reliableNetwork.dropRate, delayMsMin: reliableNetwork.delayMsMin, delayMsMax: reliableNetwork.delayMsMax } : unreliableNetwork),
+      setLongReordering: (on) => model.configure(on ? longReordering : { longDelayRate: 0 }),
+      stats: () => this.#bus.stats(),
+    };
+  }
+
+  /** Starts every server and resolves once each has opened its log and runs. */
+  static async start(options: ClusterOptions): Promise<LocalCluster> {
+    const resolved = resolveOptions(options);
+    const ownsDataDir = resolved.dataDir === null;
+    const dataDir = resolved.dataDir ?? (await mkdtemp(join(tmpdir(), 'raftchart-')));
+    const cluster = new LocalCluster(resolved, dataDir, ownsDataDir);
+    try {
+      // Every server opens its log before any runs: no election (and nothing applied) before
+      // start() resolves and the caller can listen with onApply.
+      // All settle before any failure is reported, so no server is still opening its log after stop().
+      const started = await Promise.allSettled(cluster.nodeIds.map((id) => cluster.#startServer(id, false)));
+      const failed = started.find((outcome) => outcome.status === 'rejected');
+      if (failed !== undefined) throw failed.reason;
+      await Promise.all([...cluster.#servers.values()].map((server) => server.run()));
+    } catch (error) {
+      await cluster.stop();
+      throw error;
+    }
+    return cluster;
+  }
+
+  /** The folder holding `dataDir/nK` for every server. */
+  get dataDir(): string {
+    return this.#dataDir;
+  }
+
+  /**
+   * Like Raft's Start(): appends `command` if `id` leads, and does not wait for commit. Proposals
+   * made in one event-loop turn travel as one message and become one append.
+   * {isLeader: false} from a follower, a candidate or a crashed server.
+   */
+  async propose(id: NodeId, command: Uint8Array): Promise<ProposeResult> {
+    this.#checkRunning();
+    this.#known(id);
+    const owned = checkCommand(command);
+    const server = this.#servers.get(id);
+    if (server === undefined) return { isLeader: false, index: 0, term: 0 };
+    return server.propose(owned);
+  }
+
+  /**
+   * Proposes `command` on `id` and resolves once `id` has committed and applied it, with its state
+   * machine's result. Rejects NotLeader when `id` does not lead, when another entry took that index
+   * (leadership changed), when `id` crashed, or after `timeoutMs`: retry on the current leader.
+   */
+  async proposeAndWait(id: NodeId, command: Uint8Array, options: { timeoutMs?: number } = {}): Promise<CommittedResult> {
+    this.#checkRunning();
+    this.#known(id);
+    const owned = checkCommand(command);
+    const timeoutMs = options.timeoutMs ?? proposeAndWaitMsDefault;
+    const server = this.#servers.get(id);
+    const waiting: { applied: Promise<CommittedResult> | null } = { applied: null };
+    // The waiter is registered in the turn the answer arrives: the apply may follow in the same batch.
+    const proposed = await server?.propose(owned, (outcome) => {
+      if (outcome.isLeader) waiting.applied = this.#waitApplied(id, outcome, timeoutMs);
+    });
+    if (proposed === undefined || !proposed.isLeader || waiting.applied === null) {
+      throw new RaftchartError('NotLeader', `${id} is not the leader: propose on the leader (see status()).`, { id });
+    }
+    return waiting.applied;
+  }
+
+  #waitApplied(id: NodeId, proposed: ProposeResult, timeoutMs: number): Promise<CommittedResult> {
+    let waiters = this.#waiters.get(id);
+    if (waiters === undefined) this.#waiters.set(id, (waiters = new Map()));
+    const atIndex = waiters;
+    return new Promise<CommittedResult>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        removeWaiter(this.#waiters.get(id), proposed.index, waiter);
+        reject(
+          new RaftchartError('NotLeader', `index ${proposed.index} on ${id} was not applied within ${timeoutMs} ms: leadership may have moved or no majority is reachable; retry on the leader.`, {
+            id,
+            index: proposed.index,
+          }),
+        );
+      }, timeoutMs);
+      const waiter: Waiter = {
+        term: proposed.term,
+        resolve: (result) => {
+          clearTimeout(timer);
+          resolve(result);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
+      const list = atIndex.get(proposed.index);
+      if (list === undefined) atIndex.set(proposed.index, [waiter]);
+      else list.push(waiter);
+    });
+  }
+
+  async status(id: NodeId): Promise<NodeStatus> {
+    this.#checkRunning();
+    this.#known(id);
+    const server = this.#servers.get(id);
+    if (server === undefined) {
+      // A crashed server: what it last reported (its term and log are on disk), not running.
+      const last = this.#lastKnown.get(id);
+      return { ...(last ?? { term: 0, votedFor: null, commitIndex: 0, lastApplied: 0, lastLogIndex: 0, lastLogTerm: 0 }), id, alive: false, role: 'follower', leaderId: null };
+    }
+    const s = await server.status();
+    const status: NodeStatus = {
+      id,
+      alive: s.alive,
+      role: s.role,
+      term: s.term,
+      votedFor: s.votedFor,
+      leaderId: s.leaderId,
+      commitIndex: s.commitIndex,
+      lastApplied: s.lastApplied,
+      lastLogIndex: s.lastLogIndex,
+      lastLogTerm: s.lastLogTerm,
+    };
+    if (s.alive) this.#lastKnown.set(id, status);
+    return status;
+  }
+
+  /** Counters at `id`'s worker boundary (malformed messages dropped, …). */
+  async workerCounters(id: NodeId): Promise<WorkerCounters> {
+    this.#checkRunning();
+    const server = this.#servers.get(this.#known(id));
+    if (server === undefined || !server.alive) throw new RaftchartError('Stopped', `${id} is crashed: restart it first.`, { id });
+    return server.counters();
+  }
+
+  /** Hands `batch` to `id`'s worker past the network and the bus's checks: for tests of the worker boundary. */
+  injectRaw(id: NodeId, batch: unknown): void {
+    this.#checkRunning();
+    this.#bus.deliverRaw(this.#known(id), batch);
+  }
+
+  /**
+   * Calls `listener` with every entry each server applies, in order per server; a restarted server
+   * re-applies from index 1. Returns a function that stops the calls.
+   */
+  onApply(listener: (entry: AppliedEntry) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Ends `id`'s worker abruptly, no goodbye; once resolved nothing more from it is delivered. */
+  async crash(id: NodeId): Promise<void> {
+    this.#checkRunning();
+    this.#known(id);
+    await this.#serially(id, async () => {
+      const server = this.#servers.get(id);
+      if (server === undefined) return;
+      this.#servers.delete(id);
+      await server.crash();
+      this.#rejectWaiters(id, new RaftchartError('NotLeader', `${id} crashed before applying the command: retry on the leader.`, { id }));
+    });
+  }
+
+  /** A new worker recovering from `id`'s folder; a running server is crashed first. */
+  async restart(id: NodeId): Promise<void> {
+    this.#checkRunning();
+    this.#known(id);
+    await this.#serially(id, async () => {
+      const server = this.#servers.get(id);
+      if (server !== undefined) {
+        this.#servers.delete(id);
+        await server.crash();
+        this.#rejectWaiters(id, new RaftchartError('NotLeader', `${id} restarted before applying the command: retry on the leader.`, { id }));
+      }
+      await this.#startServer(id, true);
+      await this.#servers.get(id)?.run();
+    });
+  }
+
+  /** Ends every worker, timer and port; removes the data folder when it was a temporary one. Idempotent. */
+  async stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    this.#stopped = true;
+    await Promise.allSettled([...this.#lifecycle.values()]);
+    const servers = [...this.#servers.values()];
+    this.#servers.clear();
+    await Promise.all(servers.map((server) => server.shutdown()));
+    this.#bus.close();
+    for (const id of this.#waiters.keys()) this.#rejectWaiters(id, new RaftchartError('Stopped', 'the cluster was stopped.'));
+    this.#listeners.clear();
+    if (this.#ownsDataDir) await rm(this.#dataDir, { recursive: true, force: true });
+  }
+
+  async #startServer(id: NodeId, breakLock: boolean): Promise<void> {
+    const incarnation = (this.#incarnations.get(id) ?? 0) + 1;
+    this.#incarnations.set(id, incarnation);
+    // Declared first: the worker may die (onDied) before start() resolves.
+    let server: ServerWorker | undefined;
+    server = await ServerWorker.start({
+      id,
+      servers: this.nodeIds,
+      dir: join(this.#dataDir, id),
+      fsync: this.#options.fsync,
+      breakLock,
+      randomSeed: (this.seed + incarnation * 7919) >>> 0,
+      config: this.#options.config,
+      stateMachineModule: this.#options.stateMachineModule,
+      bus: this.#bus,
+      onApplied: (batch) => this.#onApplied(id, batch),
+      onDied: (error) => {
+        this.workerErrors.push({ id, error });
+        if (server !== undefined && this.#servers.get(id) === server) this.#servers.delete(id);
+        this.#rejectWaiters(id, new RaftchartError('NotLeader', `${id} died: ${String(error)}`, { id }));
+      },
+    });
+    if (this.#stopped) {
+      // Graceful: its log is open, and its lock must not outlive this cluster.
+      await server.shutdown();
+      throw new RaftchartError('Stopped', 'the cluster was stopped while a server started.');
+    }
+    this.#servers.set(id, server);
+  }
+
+  #onApplied(nodeId: NodeId, batch: AppliedBatch): void {
+    const waiters = this.#waiters.get(nodeId);
+    const records = unpackEntries(batch.entries, batch.firstIndex) ?? [];
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i];
+      const entry: AppliedEntry = { nodeId, index: record.index, term: record.term, kind: record.kind, command: record.command };
+      for (const listener of this.#listeners) listener(entry);
+      const atIndex = waiters?.get(record.index);
+      if (waiters === undefined || atIndex === undefined) continue;
+      waiters.delete(record.index);
+      for (const waiter of atIndex) {
+        if (waiter.term === record.term) waiter.resolve({ index: record.index, term: record.term, result: batch.results[i] });
+        else waiter.reject(new RaftchartError('NotLeader', `index ${record.index} holds another leader's entry: leadership changed; retry on the leader.`, { nodeId }));
+      }
+    }
+  }
+
+  #rejectWaiters(id: NodeId, error: Error): void {
+    const waiters = this.#waiters.get(id);
+    if (waiters === undefined) return;
+    this.#waiters.delete(id);
+    for (const atIndex of waiters.values()) for (const waiter of atIndex) waiter.reject(error);
+  }
+
+  #serially(id: NodeId, run: () => Promise<void>): Promise<void> {
+    const previous = this.#lifecycle.get(id) ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(run);
+    this.#lifecycle.set(id, next);
+    return next;
+  }
+
+  #checkRunning(): void {
+    if (this.#stopped) throw new RaftchartError('Stopped', 'the cluster was stopped: start a new one with LocalCluster.start().');
+  }
+
+  #known(id: NodeId): NodeId {
+    if (!this.nodeIds.includes(id)) {
+      throw new RaftchartError('UnknownNode', `no server '${String(id)}' in this cluster: use one of ${this.nodeIds.join(', ')}.`, { id });
+    }
+    return id;
+  }
+}
+
+function removeWaiter(waiters: Map<number, Waiter[]> | undefined, index: number, waiter: Waiter): void {
+  const atIndex = waiters?.get(index);
+  if (atIndex === undefined) return;
+  const rest = atIndex.filter((w) => w !== waiter);
+  if (rest.length === 0) waiters?.delete(index);
+  else waiters?.set(index, rest);
+}
+
+/** The command to send: refused unless a Uint8Array of at most 1 MiB; a view into a bigger buffer is copied (cloning would copy the whole buffer). */
+function checkCommand(command: unknown): Uint8Array {
+  if (!(command instanceof Uint8Array)) {
+    throw new RaftchartError('InvalidCommand', `a command must be a Uint8Array, got ${describe(command)}: encode it first, e.g. new TextEncoder().encode(text).`);
+  }
+  if (command.byteLength > commandBytesMax) {
+    throw new RaftchartError('CommandTooLarge', `a command may hold at most ${commandBytesMax} bytes (1 MiB), got ${command.byteLength}: split it or store the data elsewhere and propose a reference.`, {
+      bytes: command.byteLength,
+    });
+  }
+  const whole = command.byteOffset === 0 && command.byteLength === command.buffer.byteLength && command.constructor === Uint8Array;
+  return whole ? command : new Uint8Array(command);
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'object') return (value as object).constructor?.name ?? 'an object';
+  return typeof value;
+}
+
+function invalid(option: string, why: string): RaftchartError {
+  return new RaftchartError('InvalidOptions', `${option} ${why}.`, { option });
+}
+
+function resolveOptions(options: ClusterOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) throw invalid('options', 'must be an object like { nodes: 3 }');
+  const { nodes } = options;
+  if (!Number.isInteger(nodes) || nodes < 1 || nodes > 9) throw invalid('nodes', `must be a whole number from 1 to 9, got ${String(nodes)}`);
+  if (options.dataDir !== undefined && (typeof options.dataDir !== 'string' || options.dataDir.length === 0)) {
+    throw invalid('dataDir', 'must be a non-empty folder path (or left out for a temporary folder)');
+  }
+  const timeouts = options.electionTimeoutMs ?? [150, 300];
+  if (!Array.isArray(timeouts) || timeouts.length !== 2 || !timeouts.every((t) => Number.isInteger(t) && t > 0 && t <= electionTimeoutMsLimit)) {
+    throw invalid('electionTimeoutMs', `must be [min, max], whole milliseconds in [1, ${electionTimeoutMsLimit}], got ${JSON.stringify(timeouts)}`);
+  }
+  if (timeouts[0] > timeouts[1]) throw invalid('electionTimeoutMs', `[${timeouts[0]}, ${timeouts[1]}] is empty: give the minimum first`);
+  const heartbeatIntervalMs = options.heartbeatIntervalMs ?? 50;
+  if (!Number.isInteger(heartbeatIntervalMs) || heartbeatIntervalMs <= 0) {
+    throw invalid('heartbeatIntervalMs', `must be a positive whole number of milliseconds, got ${String(heartbeatIntervalMs)}`);
+  }
+  if (options.fsync !== undefined && typeof options.fsync !== 'boolean') throw invalid('fsync', 'must be true or false');
+  if (options.seed !== undefined && !Number.isSafeInteger(options.seed)) throw invalid('seed', `must be a whole number, got ${String(options.seed)}`);
+  const stateMachine = options.stateMachine;
+  if (stateMachine !== undefined && typeof stateMachine !== 'string' && !(stateMachine instanceof URL)) {
+    throw invalid('stateMachine', 'must be a module path or URL exporting createStateMachine(nodeId)');
+  }
+  const config: Partial<RaftConfig> = { electionTimeoutMsMin: timeouts[0], electionTimeoutMsMax: timeouts[1], heartbeatIntervalMs };
+  resolveRaftConfig(config);
+  return {
+    nodes,
+    dataDir: options.dataDir ?? null,
+    config,
+    fsync: options.fsync ?? true,
+    seed: options.seed ?? Date.now() % 2 ** 31,
+    stateMachineModule: stateMachine === undefined ? null : moduleUrl(stateMachine),
+  };
+}
+
+function moduleUrl(module: string | URL): string {
+  if (module instanceof URL) return module.href;
+  return /^[a-z][a-z0-9+.-]+:/i.test(module) ? module : pathToFileURL(resolve(module)).href;
+}

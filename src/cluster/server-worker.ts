@@ -1,0 +1,258 @@
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import * as Comlink from 'comlink/dist/esm/comlink.mjs';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import type { MessageBus } from '../bus/message-bus.ts';
+import type { RaftConfig } from '../core/config.ts';
+import { RaftchartError, type ErrorCode } from '../protocol/errors.ts';
+import type { NodeId } from '../protocol/types.ts';
+import { packCommands } from '../io/worker-wire.ts';
+import type { AppliedBatch, ClientReply, ProposeRequest, ReadyResult, WorkerControl, WorkerCounters, WorkerSetup, WorkerStatus } from '../io/worker-protocol.ts';
+
+/** Proposals waiting in one turn before they travel as one message; past this the batch is sent at once. */
+export const proposalBatchMax = 8192;
+/** How long a graceful shutdown may take before the worker is terminated anyway. */
+export const shutdownMsMax = 2000;
+
+export interface ServerWorkerOptions {
+  readonly id: NodeId;
+  readonly servers: readonly NodeId[];
+  readonly dir: string;
+  readonly fsync: boolean;
+  readonly breakLock: boolean;
+  readonly randomSeed: number;
+  readonly config: Partial<RaftConfig>;
+  readonly stateMachineModule: string | null;
+  readonly bus: MessageBus;
+  /** Applied entries, in order, while this incarnation lives. */
+  readonly onApplied: (batch: AppliedBatch) => void;
+  /** The worker died on its own (an uncaught error): not called after crash() or shutdown(). */
+  readonly onDied: (error: unknown) => void;
+}
+
+export interface ProposeOutcome {
+  readonly isLeader: boolean;
+  readonly index: number;
+  readonly term: number;
+}
+
+interface ProposalBatch {
+  readonly commands: Uint8Array[];
+  /** Called in the same turn the answer arrives, before any later reply (an apply) is handled. */
+  readonly resolvers: ((outcome: ProposeOutcome) => void)[];
+}
+
+/** Where the worker's code is: the tsx bootstrap from the sources, the compiled entry from dist/. */
+function workerUrl(): URL {
+  const fromSource = import.meta.url.endsWith('.ts');
+  return new URL(fromSource ? '../io/worker-bootstrap.mjs' : '../io/worker-entry.js', import.meta.url);
+}
+
+/**
+ * The main thread's handle on one incarnation of one server's worker. Data plane: proposals made
+ * in one turn go as one message; answers and applied entries come back in arrays. Control plane:
+ * Comlink. After crash() or shutdown() resolves, nothing more from this incarnation is delivered.
+ */
+export class ServerWorker {
+  readonly id: NodeId;
+  #alive = true;
+  readonly #worker: Worker;
+  readonly #remote: Comlink.Remote<WorkerControl>;
+  readonly #clientPort: MessagePort;
+  readonly #busPort: MessagePort;
+  readonly #options: ServerWorkerOptions;
+  readonly #exited: Promise<never>;
+  #nextRequestId = 1;
+  #batch: ProposalBatch | null = null;
+  readonly #awaiting = new Map<number, ProposalBatch>();
+  #lastStatus: WorkerStatus | null = null;
+  #lastTerm = 0;
+
+  private constructor(options: ServerWorkerOptions) {
+    this.id = options.id;
+    this.#options = options;
+    const bus = new MessageChannel();
+    const client = new MessageChannel();
+    const setup: WorkerSetup = {
+      id: options.id,
+      servers: options.servers,
+      dir: options.dir,
+      fsync: options.fsync,
+      breakLock: options.breakLock,
+      randomSeed: options.randomSeed,
+      config: options.config,
+      stateMachineModule: options.stateMachineModule,
+      busPort: bus.port2,
+      clientPort: client.port2,
+    };
+    this.#worker = new Worker(workerUrl(), { workerData: setup, transferList: [bus.port2, client.port2], name: `raftchart ${options.id}` });
+    this.#exited = new Promise<never>((_, reject) => {
+      this.#worker.on('error', (error) => {
+        if (this.#alive) {
+          this.#die();
+          options.onDied(error);
+        }
+        reject(error);
+      });
+      this.#worker.on('exit', (code) => {
+        if (this.#alive) {
+          this.#die();
+          options.onDied(new Error(`worker ${options.id} exited with code ${code}`));
+        }
+        reject(new RaftchartError('Stopped', `server ${options.id} is not running: restart it first.`));
+      });
+    });
+    this.#exited.catch(() => undefined);
+    options.bus.attach(options.id, bus.port1);
+    this.#busPort = bus.port1;
+    client.port1.on('message', (batch: ClientReply[]) => this.#onReplies(batch));
+    this.#clientPort = client.port1;
+    this.#remote = Comlink.wrap<WorkerControl>(nodeEndpoint(this.#worker));
+  }
+
+  /**
+   * Starts a worker and waits until its log is open and recovered; throws the worker's error code
+   * otherwise. The chart runs only after run(), so a cluster can attach every server first.
+   */
+  static async start(options: ServerWorkerOptions): Promise<ServerWorker> {
+    const server = new ServerWorker(options);
+    try {
+      const ready: ReadyResult = await server.#call<ReadyResult>(() => server.#remote.ready());
+      if (!ready.ok) throw new RaftchartError(ready.code as ErrorCode, `server ${options.id} could not start: ${ready.message}`);
+    } catch (error) {
+      await server.crash();
+      throw error;
+    }
+    return server;
+  }
+
+  /** Starts the server's chart (timers, messages, proposals). */
+  async run(): Promise<void> {
+    await this.#call(() => this.#remote.run());
+  }
+
+  get alive(): boolean {
+    return this.#alive;
+  }
+
+  /**
+   * Queues `command` into this turn's batch; resolves with the chart's answer ({isLeader:false}
+   * once dead). `onAnswer` sees the answer synchronously, before any apply that follows it.
+   */
+  propose(command: Uint8Array, onAnswer?: (outcome: ProposeOutcome) => void): Promise<ProposeOutcome> {
+    if (!this.#alive) {
+      onAnswer?.(this.#notLeader());
+      return Promise.resolve(this.#notLeader());
+    }
+    return new Promise((resolve) => {
+      if (this.#batch === null) {
+        this.#batch = { commands: [], resolvers: [] };
+        setImmediate(() => this.#sendBatch());
+      }
+      this.#batch.commands.push(command);
+      this.#batch.resolvers.push(
+        onAnswer === undefined
+          ? resolve
+          : (outcome) => {
+              onAnswer(outcome);
+              resolve(outcome);
+            },
+      );
+      if (this.#batch.commands.length >= proposalBatchMax) this.#sendBatch();
+    });
+  }
+
+  async status(): Promise<WorkerStatus & { alive: boolean }> {
+    if (this.#alive) {
+      try {
+        const status = await this.#call(() => this.#remote.status());
+        this.#lastStatus = status;
+        this.#lastTerm = status.term;
+        return { ...status, alive: true };
+      } catch (error) {
+        if (this.#alive) throw error;
+      }
+    }
+    const last = this.#lastStatus;
+    return {
+      role: 'follower',
+      failed: false,
+      term: last?.term ?? 0,
+      votedFor: last?.votedFor ?? null,
+      leaderId: null,
+      commitIndex: last?.commitIndex ?? 0,
+      lastApplied: last?.lastApplied ?? 0,
+      lastLogIndex: last?.lastLogIndex ?? 0,
+      lastLogTerm: last?.lastLogTerm ?? 0,
+      alive: false,
+    };
+  }
+
+  async counters(): Promise<WorkerCounters> {
+    return this.#call(() => this.#remote.counters());
+  }
+
+  /** Ends the worker abruptly, no goodbye: once resolved nothing more from it is delivered. */
+  async crash(): Promise<void> {
+    this.#die();
+    await this.#worker.terminate();
+  }
+
+  /** Stops the chart and closes the log (releasing its folder lock), then ends the worker. */
+  async shutdown(): Promise<void> {
+    if (this.#alive) {
+      const closing = this.#call(() => this.#remote.shutdown());
+      const timeout = new Promise<void>((resolve) => setTimeout(resolve, shutdownMsMax).unref());
+      await Promise.race([closing.catch(() => undefined), timeout]);
+    }
+    await this.crash();
+  }
+
+  /** Marks this incarnation dead at once: ports closed, waiting proposals answered "not leader". */
+  #die(): void {
+    if (!this.#alive) return;
+    this.#alive = false;
+    this.#options.bus.detach(this.id, this.#busPort);
+    this.#clientPort.close();
+    const batches = [...this.#awaiting.values()];
+    if (this.#batch !== null) batches.push(this.#batch);
+    this.#awaiting.clear();
+    this.#batch = null;
+    for (const batch of batches) for (const resolve of batch.resolvers) resolve(this.#notLeader());
+  }
+
+  #notLeader(): ProposeOutcome {
+    return { isLeader: false, index: 0, term: this.#lastTerm };
+  }
+
+  #sendBatch(): void {
+    const batch = this.#batch;
+    if (batch === null || !this.#alive) return;
+    this.#batch = null;
+    const requestId = this.#nextRequestId++;
+    this.#awaiting.set(requestId, batch);
+    const request: ProposeRequest = { requestId, commands: packCommands(batch.commands) };
+    this.#clientPort.postMessage(request);
+  }
+
+  #onReplies(batch: readonly ClientReply[]): void {
+    if (!this.#alive) return;
+    for (const reply of batch) {
+      if (reply.type === 'applied') {
+        this.#options.onApplied(reply);
+        continue;
+      }
+      const waiting = this.#awaiting.get(reply.requestId);
+      if (waiting === undefined) continue;
+      this.#awaiting.delete(reply.requestId);
+      this.#lastTerm = Math.max(this.#lastTerm, reply.term);
+      waiting.resolvers.forEach((resolve, i) =>
+        resolve(reply.isLeader ? { isLeader: true, index: reply.index + i, term: reply.term } : { isLeader: false, index: 0, term: reply.term }),
+      );
+    }
+  }
+
+  /** A control call that fails with 'Stopped' instead of hanging when the worker dies meanwhile. */
+  async #call<T>(call: () => Promise<T> | T): Promise<T> {
+    return Promise.race([Promise.resolve(call()), this.#exited]);
+  }
+}

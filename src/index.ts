@@ -1,0 +1,18 @@
+/**
+ * raftchart's public API: a local Raft cluster of worker threads (LocalCluster), its types, and
+ * the errors it reports. Check `error.code`, never `instanceof`, for errors from another thread.
+ */
+export { LocalCluster } from './cluster/local-cluster.ts';
+export type {
+  AppliedEntry,
+  ClusterNetwork,
+  ClusterOptions,
+  CommittedResult,
+  NetworkStats,
+  NodeStatus,
+  ProposeResult,
+} from './cluster/local-cluster.ts';
+export type { NodeId, Role } from './protocol/types.ts';
+export { RaftchartError, hasErrorCode, type ErrorCode } from './protocol/errors.ts';
+export { errorCodes } from './cluster/error-codes.ts';
+export { KeyValueStore, encodeKeyValueCommand, type StateMachine, type StateMachineFactory } from './io/worker-state-machine.ts';

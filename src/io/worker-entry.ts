@@ -1,0 +1,201 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { createActor, type Actor } from 'xstate';
+import * as Comlink from 'comlink/dist/esm/comlink.mjs';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import { raftServerMachine } from '../../machines/raft-server.machine.ts';
+import { assert } from '../core/assert.ts';
+import { asBatch, commandsPerProposalMax, isRaftMessageFor } from '../protocol/validate.ts';
+import { RaftchartError } from '../protocol/errors.ts';
+import type { Entry } from '../protocol/types.ts';
+import { errorCodeOf } from './file-system-error.ts';
+import { RealFileSystem } from './real-file-system.ts';
+import { provideDurableLog } from './storage-actors.ts';
+import { openWal, type Wal } from './wal.ts';
+import type { ClientReply, ProposeRequest, ReadyResult, WorkerControl, WorkerCounters, WorkerSetup, WorkerStatus } from './worker-protocol.ts';
+import { fromWire, packEntries, toWire, unpackCommands, type WireMessage } from './worker-wire.ts';
+import { createKeyValueStore, type StateMachine, type StateMachineFactory } from './worker-state-machine.ts';
+
+/**
+ * One Raft server in its own worker thread: the raft-server chart, its durable log over the real
+ * write-ahead log in its own folder, and the replicated state machine. Data plane: RaftMessages
+ * on `busPort`, proposals and applied entries on `clientPort`, each side batched per event-loop
+ * turn. Control plane: a WorkerControl over Comlink on parentPort. Every inbound message is
+ * validated first; a malformed one is dropped and counted (src/protocol/validate.ts).
+ */
+
+type ServerActor = Actor<typeof raftServerMachine>;
+
+const setup = workerData as WorkerSetup;
+assert(parentPort !== null, 'worker-entry runs only in a worker thread');
+
+let actor: ServerActor | null = null;
+let wal: Wal | null = null;
+let stopped = false;
+let running = false;
+const counters = { messagesReceived: 0, malformedDropped: 0, proposalsReceived: 0, proposeEvents: 0 };
+
+/** Outbound data, sent as one postMessage per port per turn. */
+const netOut: WireMessage[] = [];
+const clientOut: ClientReply[] = [];
+let flushScheduled = false;
+
+function scheduleFlush(): void {
+  if (flushScheduled) return;
+  flushScheduled = true;
+  setImmediate(flush);
+}
+
+function flush(): void {
+  flushScheduled = false;
+  if (stopped) return;
+  if (netOut.length > 0) setup.busPort.postMessage(netOut.splice(0));
+  if (clientOut.length > 0) setup.clientPort.postMessage(clientOut.splice(0));
+}
+
+async function loadStateMachine(): Promise<StateMachine> {
+  if (setup.stateMachineModule === null) return createKeyValueStore(setup.id);
+  const url = setup.stateMachineModule;
+  let factory: unknown;
+  try {
+    factory = ((await import(url)) as { createStateMachine?: unknown }).createStateMachine;
+  } catch (error) {
+    throw new RaftchartError('InvalidOptions', `stateMachine ${url} could not be loaded: ${String(error)}`);
+  }
+  if (typeof factory !== 'function') throw new RaftchartError('InvalidOptions', `stateMachine ${url} must export a function createStateMachine(nodeId).`);
+  return (factory as StateMachineFactory)(setup.id);
+}
+
+/** The codes a start failure may report; anything else (an errno from the disk) is StorageFailed. */
+const startFailureCodes: readonly string[] = ['InvalidOptions', 'LogCorrupt', 'LogLocked', 'LogFailed'];
+
+function readyFailure(error: unknown): ReadyResult {
+  const code = errorCodeOf(error);
+  const message = error instanceof Error ? error.message : String(error);
+  if (code !== undefined && startFailureCodes.includes(code)) return { ok: false, code, message };
+  return { ok: false, code: 'StorageFailed', message: code === undefined ? message : `${code}: ${message}` };
+}
+
+function applyEntries(stateMachine: StateMachine, entries: readonly Entry[]): void {
+  if (entries.length === 0) return;
+  const results = entries.map((entry) => {
+    try {
+      return stateMachine.apply(entry);
+    } catch (error) {
+      return { error: error instanceof Error ? error.message : String(error) };
+    }
+  });
+  clientOut.push({ type: 'applied', firstIndex: entries[0].index, entries: packEntries(entries), results });
+  scheduleFlush();
+}
+
+function onBusBatch(data: unknown): void {
+  const batch = asBatch(data);
+  if (batch === null) {
+    counters.malformedDropped++;
+    return;
+  }
+  for (const wire of batch) {
+    counters.messagesReceived++;
+    const message = fromWire(wire);
+    if (!isRaftMessageFor(message, setup.id)) {
+      counters.malformedDropped++;
+      continue;
+    }
+    actor?.send(message);
+  }
+}
+
+function onClientRequest(data: unknown): void {
+  const request = data as Partial<ProposeRequest> | null;
+  const commands = typeof request === 'object' && request !== null ? unpackCommands(request.commands) : null;
+  if (commands === null || commands.length > commandsPerProposalMax || !Number.isSafeInteger(request?.requestId)) {
+    counters.malformedDropped++;
+    // Answer what can be answered, so a caller never waits forever on a dropped proposal.
+    if (Number.isSafeInteger(request?.requestId)) {
+      clientOut.push({ type: 'proposed', requestId: request?.requestId as number, isLeader: false, term: 0, index: 0, count: 0 });
+      scheduleFlush();
+    }
+    return;
+  }
+  counters.proposalsReceived += commands.length;
+  counters.proposeEvents++;
+  actor?.send({ type: 'client.propose', requestId: request?.requestId as number, commands });
+}
+
+async function start(): Promise<void> {
+  const stateMachine = await loadStateMachine();
+  const opened = await openWal(new RealFileSystem(), setup.dir, { fsync: setup.fsync, breakLock: setup.breakLock });
+  wal = opened.wal;
+  const machine = provideDurableLog(opened.wal);
+  const server = createActor(machine, {
+    input: { id: setup.id, servers: setup.servers, config: setup.config, randomSeed: setup.randomSeed, recovered: opened.recovered },
+  });
+  server.on('net.send', (event) => {
+    netOut.push(toWire(event.message));
+    scheduleFlush();
+  });
+  server.on('state.apply', (event) => applyEntries(stateMachine, event.entries));
+  server.on('client.proposed', (event) => {
+    clientOut.push({ type: 'proposed', requestId: event.requestId, isLeader: event.isLeader, term: event.term, index: event.index, count: event.count });
+    scheduleFlush();
+  });
+  // A bug (a failed assert) must crash the worker loudly, never leave a half-alive server.
+  server.subscribe({
+    error: (error) => {
+      setImmediate(() => {
+        throw error;
+      });
+    },
+  });
+  actor = server;
+}
+
+function readStatus(server: ServerActor): WorkerStatus {
+  const snapshot = server.getSnapshot();
+  const context = snapshot.context;
+  const role = snapshot.matches('leader') ? 'leader' : snapshot.matches('candidate') ? 'candidate' : 'follower';
+  return {
+    role,
+    failed: snapshot.matches('failed'),
+    term: context.currentTerm,
+    votedFor: context.votedFor,
+    leaderId: context.leaderId,
+    commitIndex: context.commitIndex,
+    lastApplied: context.lastApplied,
+    lastLogIndex: context.log.lastIndex,
+    lastLogTerm: context.log.lastTerm,
+  };
+}
+
+const starting: Promise<ReadyResult> = start().then(
+  (): ReadyResult => ({ ok: true }),
+  readyFailure,
+);
+
+/** Starts the chart and listens on the data ports: once, after ready. */
+function run(): void {
+  assert(actor !== null && !running, 'run() once, after ready() answered ok');
+  running = true;
+  actor.start();
+  setup.busPort.on('message', onBusBatch);
+  setup.clientPort.on('message', onClientRequest);
+}
+
+const control: WorkerControl = {
+  ready: () => starting,
+  run,
+  status: () => {
+    assert(actor !== null, 'status before the server started');
+    return readStatus(actor);
+  },
+  counters: (): WorkerCounters => ({ ...counters }),
+  shutdown: async () => {
+    stopped = true;
+    actor?.stop();
+    setup.busPort.close();
+    setup.clientPort.close();
+    await wal?.close();
+  },
+};
+
+Comlink.expose(control, nodeEndpoint(parentPort));

@@ -1,0 +1,88 @@
+import type { MessagePort } from 'node:worker_threads';
+import type { RaftConfig } from '../core/config.ts';
+import type { NodeId, Role } from '../protocol/types.ts';
+import type { PackedEntries } from './worker-wire.ts';
+
+/**
+ * What the cluster controller (main thread) and a server's worker say to each other.
+ *
+ * - workerData: a WorkerSetup, with two MessagePorts transferred: `busPort` (data plane to the
+ *   message bus: arrays of WireMessages both ways, entries packed) and `clientPort` (proposals in, answers and
+ *   applied entries out, each side sending one array per event-loop turn).
+ * - parentPort: the Comlink control plane, a WorkerControl.
+ */
+
+export interface WorkerSetup {
+  readonly id: NodeId;
+  readonly servers: readonly NodeId[];
+  /** The server's own folder, holding its write-ahead log. */
+  readonly dir: string;
+  readonly fsync: boolean;
+  /** Take the folder lock over: the controller has just terminated the previous worker (same pid). */
+  readonly breakLock: boolean;
+  readonly randomSeed: number;
+  readonly config: Partial<RaftConfig>;
+  /** A module URL exporting `createStateMachine(nodeId)`; omitted: the key-value store. */
+  readonly stateMachineModule: string | null;
+  readonly busPort: MessagePort;
+  readonly clientPort: MessagePort;
+}
+
+/** Main → worker on clientPort: every proposal made in one turn, one `client.propose` event. */
+export interface ProposeRequest {
+  readonly requestId: number;
+  /** The commands, packed (worker-wire.ts). */
+  readonly commands: PackedEntries;
+}
+
+/** Committed entries [firstIndex, firstIndex + entries.count) as applied by the worker's state machine, with their results. */
+export interface AppliedBatch {
+  readonly type: 'applied';
+  readonly firstIndex: number;
+  readonly entries: PackedEntries;
+  readonly results: readonly unknown[];
+}
+
+/** Worker → main on clientPort, in arrays (one per turn). */
+export type ClientReply =
+  | { readonly type: 'proposed'; readonly requestId: number; readonly isLeader: boolean; readonly term: number; readonly index: number; readonly count: number }
+  | AppliedBatch;
+
+/** The chart's view of itself, as the control plane reports it. */
+export interface WorkerStatus {
+  readonly role: Role;
+  /** True when the durable log gave up (fail-stop): the server acknowledges nothing. */
+  readonly failed: boolean;
+  readonly term: number;
+  readonly votedFor: NodeId | null;
+  readonly leaderId: NodeId | null;
+  readonly commitIndex: number;
+  readonly lastApplied: number;
+  readonly lastLogIndex: number;
+  readonly lastLogTerm: number;
+}
+
+/** Counters at the worker boundary. */
+export interface WorkerCounters {
+  readonly messagesReceived: number;
+  /** Messages (or whole batches) dropped by validation: wrong shape, bad index, absurd size. */
+  readonly malformedDropped: number;
+  /** Commands proposed, and the `client.propose` events they became (one per batch). */
+  readonly proposalsReceived: number;
+  readonly proposeEvents: number;
+}
+
+/** Whether the worker started: the folder's log opened and the chart runs. Errors carry a code (Comlink drops it from thrown errors). */
+export type ReadyResult = { readonly ok: true } | { readonly ok: false; readonly code: string; readonly message: string };
+
+/** The control plane a worker exposes over Comlink. */
+export interface WorkerControl {
+  /** Resolves once the log is open and recovered (the chart is built but not started). */
+  ready(): Promise<ReadyResult>;
+  /** Starts the chart: timers run, messages and proposals are handled. Once, after ready() was ok. */
+  run(): void;
+  status(): WorkerStatus;
+  counters(): WorkerCounters;
+  /** Stops the chart and closes the log (releasing its lock); the worker then does nothing more. */
+  shutdown(): Promise<void>;
+}

@@ -1,0 +1,80 @@
+import type { Entry, NodeId } from '../protocol/types.ts';
+
+/**
+ * The replicated state machine a server's worker applies committed entries to, in log order,
+ * once per incarnation (a restarted server starts empty and re-applies from index 1).
+ * `apply` runs in the worker; its result must be structured-cloneable (it travels to the main
+ * thread and resolves proposeAndWait). A thrown error becomes the result `{ error: message }`.
+ */
+export interface StateMachine {
+  apply(entry: Entry): unknown;
+}
+
+/** What a pluggable state machine module exports (ClusterOptions.stateMachine names it). */
+export type StateMachineFactory = (nodeId: NodeId) => StateMachine;
+
+/**
+ * The default state machine: an in-memory key-value store. A command is UTF-8 JSON:
+ * - `{"op":"set","key":K,"value":V}` → `{ ok: true, previous: V | null }`
+ * - `{"op":"get","key":K}` → `{ ok: true, value: V | null }`
+ * - `{"op":"delete","key":K}` → `{ ok: true, previous: V | null }`
+ * Anything else (not JSON, an unknown op) → `{ ok: false, error }`, and the store is unchanged.
+ * No-op and config entries change nothing and give null.
+ */
+export class KeyValueStore implements StateMachine {
+  readonly #values = new Map<string, unknown>();
+
+  apply(entry: Entry): unknown {
+    if (entry.kind !== 'command') return null;
+    const command = parseCommand(entry.command);
+    if (typeof command === 'string') return { ok: false, error: command };
+    const previous = this.#values.get(command.key) ?? null;
+    switch (command.op) {
+      case 'set':
+        this.#values.set(command.key, command.value);
+        return { ok: true, previous };
+      case 'delete':
+        this.#values.delete(command.key);
+        return { ok: true, previous };
+      default:
+        return { ok: true, value: previous };
+    }
+  }
+
+  get size(): number {
+    return this.#values.size;
+  }
+}
+
+interface KeyValueCommand {
+  readonly op: 'set' | 'get' | 'delete';
+  readonly key: string;
+  readonly value?: unknown;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The command, or why it is not one. */
+function parseCommand(bytes: Uint8Array): KeyValueCommand | string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(utf8.decode(bytes));
+  } catch {
+    return 'the command is not UTF-8 JSON: encode {"op":"set","key":…,"value":…} with encodeKeyValueCommand';
+  }
+  if (typeof parsed !== 'object' || parsed === null) return 'the command is not a JSON object';
+  const { op, key } = parsed as { op?: unknown; key?: unknown };
+  if (op !== 'set' && op !== 'get' && op !== 'delete') return `unknown op ${JSON.stringify(op)}: use set, get or delete`;
+  if (typeof key !== 'string') return 'key must be a string';
+  return { op, key, value: (parsed as { value?: unknown }).value };
+}
+
+const utf8Encoder = new TextEncoder();
+
+/** Encodes a command for the default KeyValueStore. */
+export function encodeKeyValueCommand(command: KeyValueCommand): Uint8Array {
+  return utf8Encoder.encode(JSON.stringify(command));
+}
+
+/** The default factory: a fresh, empty KeyValueStore. */
+export const createKeyValueStore: StateMachineFactory = () => new KeyValueStore();

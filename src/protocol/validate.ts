@@ -1,0 +1,105 @@
+import type { RaftMessage } from './messages.ts';
+import type { Entry, EntryKind, NodeId } from './types.ts';
+
+/**
+ * Validation of untrusted input at a thread boundary. A worker checks every message that reaches
+ * it before the chart sees it; a malformed one (wrong shape, negative or non-integer index, absurd
+ * size) is dropped and counted, never thrown: one bad message must not stop a server.
+ */
+
+/** The most entries one AppendEntries may carry across a boundary; the chart sends at most appendEntriesMax (4096). */
+export const entriesPerMessageMax = 65_536;
+/** The most bytes one command may hold: the API refuses bigger ones with CommandTooLarge. */
+export const commandBytesMax = 1 << 20;
+/** The most messages one batch may hold; a bigger batch is dropped whole. */
+export const messagesPerBatchMax = 100_000;
+/** The most commands one proposal batch may hold. */
+export const commandsPerProposalMax = 100_000;
+/** Node ids are short names ('n1' … 'n9'); anything long is garbage. */
+const nodeIdLengthMax = 64;
+
+const entryKinds: readonly EntryKind[] = ['command', 'noop', 'config'];
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A non-negative safe integer: terms and indexes. */
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+function isNodeId(value: unknown): value is NodeId {
+  return typeof value === 'string' && value.length > 0 && value.length <= nodeIdLengthMax;
+}
+
+/** True when `value` is a command a server may append: a Uint8Array of at most commandBytesMax bytes. */
+export function isCommand(value: unknown): value is Uint8Array {
+  return value instanceof Uint8Array && value.byteLength <= commandBytesMax;
+}
+
+function isEntry(value: unknown): value is Entry {
+  if (!isRecord(value)) return false;
+  return (
+    isCount(value.index) &&
+    value.index >= 1 &&
+    isCount(value.term) &&
+    value.term >= 1 &&
+    entryKinds.includes(value.kind as EntryKind) &&
+    isCommand(value.command)
+  );
+}
+
+/** True when the entries are a well-formed contiguous run starting right after prevLogIndex. */
+function areEntries(value: unknown, prevLogIndex: number): value is Entry[] {
+  if (!Array.isArray(value) || value.length > entriesPerMessageMax) return false;
+  for (let i = 0; i < value.length; i++) {
+    const entry: unknown = value[i];
+    if (!isEntry(entry) || entry.index !== prevLogIndex + 1 + i) return false;
+  }
+  return true;
+}
+
+/**
+ * Why `value` is not a RaftMessage addressed to `self`, or null when it is one. The checks are
+ * the shape of messages.ts plus the sanity a receiver relies on: integer, non-negative terms and
+ * indexes; entries contiguous after prevLogIndex; bounded sizes.
+ */
+export function raftMessageProblem(value: unknown, self: NodeId): string | null {
+  if (!isRecord(value)) return 'not an object';
+  if (!isNodeId(value.from) || !isNodeId(value.to)) return 'bad from/to';
+  if (value.to !== self) return `addressed to ${String(value.to)}, not ${self}`;
+  if (value.from === self) return 'from itself';
+  if (!isCount(value.term)) return 'bad term';
+  switch (value.type) {
+    case 'rpc.requestVote':
+      return isCount(value.lastLogIndex) && isCount(value.lastLogTerm) ? null : 'bad last log position';
+    case 'rpc.requestVote.reply':
+      return typeof value.voteGranted === 'boolean' ? null : 'bad voteGranted';
+    case 'rpc.appendEntries':
+      if (!isCount(value.prevLogIndex) || !isCount(value.prevLogTerm) || !isCount(value.leaderCommit)) return 'bad index';
+      return areEntries(value.entries, value.prevLogIndex) ? null : 'bad entries';
+    case 'rpc.appendEntries.reply':
+      if (typeof value.success !== 'boolean') return 'bad success';
+      return isCount(value.prevLogIndex) && isCount(value.matchIndex) && isCount(value.conflictTerm) && isCount(value.conflictIndex)
+        ? null
+        : 'bad index';
+    default:
+      return 'unknown type';
+  }
+}
+
+/** True when `value` is a well-formed RaftMessage addressed to `self`; see raftMessageProblem. */
+export function isRaftMessageFor(value: unknown, self: NodeId): value is RaftMessage {
+  return raftMessageProblem(value, self) === null;
+}
+
+/** True when `value` is an array of commands a server may append as one batch. */
+export function areCommands(value: unknown): value is Uint8Array[] {
+  return Array.isArray(value) && value.length <= commandsPerProposalMax && value.every(isCommand);
+}
+
+/** A batch of messages (an array of at most messagesPerBatchMax), or null. */
+export function asBatch(value: unknown): unknown[] | null {
+  return Array.isArray(value) && value.length <= messagesPerBatchMax ? value : null;
+}

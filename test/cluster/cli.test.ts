@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../../src/cli/run-cli.ts';
+
+describe('raftchart cluster (not a terminal)', () => {
+  it('prints a status line per second, then stops by itself after --duration-ms', async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runCli(['cluster', '--nodes', '3', '--no-fsync', '--duration-ms', '3500'], { out: (l) => out.push(l), err: (l) => err.push(l) });
+    expect(err).toEqual([]);
+    expect(code).toBe(0);
+    expect(out[0]).toMatch(/^cluster of 3 in /);
+    const statusLines = out.filter((l) => / msg\/s$/.test(l));
+    expect(statusLines.length).toBeGreaterThanOrEqual(2);
+    expect(statusLines.at(-1)).toMatch(/leader n\d term \d+ \| n1 /);
+    expect(out.at(-1)).toBe('stopped');
+  });
+
+  it('refuses a malformed --election-timeout with exit code 2', async () => {
+    const err: string[] = [];
+    const code = await runCli(['cluster', '--election-timeout', '300'], { out: () => undefined, err: (l) => err.push(l) });
+    expect(code).toBe(2);
+    expect(err.join('\n')).toContain('--election-timeout must look like 150-300');
+  });
+
+  it('refuses a heartbeat too long for the election timeout with exit code 2 and the reason', async () => {
+    const err: string[] = [];
+    const code = await runCli(['cluster', '--heartbeat', '100'], { out: () => undefined, err: (l) => err.push(l) });
+    expect(code).toBe(2);
+    expect(err.join('\n')).toContain('heartbeatIntervalMs');
+  });
+});

@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { fromWire, packCommands, toWire, unpackCommands } from '../../src/io/worker-wire.ts';
+import type { AppendEntries } from '../../src/protocol/messages.ts';
+import { isRaftMessageFor, raftMessageProblem } from '../../src/protocol/validate.ts';
+
+const append: AppendEntries = {
+  type: 'rpc.appendEntries',
+  from: 'n1',
+  to: 'n2',
+  term: 2,
+  prevLogIndex: 3,
+  prevLogTerm: 1,
+  leaderCommit: 3,
+  entries: [
+    { index: 4, term: 2, kind: 'noop', command: new Uint8Array(0) },
+    { index: 5, term: 2, kind: 'command', command: new Uint8Array([1, 2, 3]) },
+  ],
+};
+
+describe('validation at the worker boundary', () => {
+  it('accepts a well-formed AppendEntries after a trip through the wire format', () => {
+    const received = structuredClone(toWire(append));
+    const message = fromWire(received);
+    expect(isRaftMessageFor(message, 'n2')).toBe(true);
+    expect(message).toEqual(append);
+  });
+
+  it('refuses wrong shapes, negative or non-integer indexes, gaps, and messages for someone else', () => {
+    const cases: [unknown, string][] = [
+      [null, 'not an object'],
+      [{ ...append, to: 'n3' }, 'addressed to n3, not n2'],
+      [{ ...append, from: 'n2' }, 'from itself'],
+      [{ ...append, term: -1 }, 'bad term'],
+      [{ ...append, prevLogIndex: 1.5 }, 'bad index'],
+      [{ ...append, entries: [append.entries[1]] }, 'bad entries'],
+      [{ ...append, entries: [{ ...append.entries[0], kind: 'weird' }] }, 'bad entries'],
+      [{ ...append, type: 'rpc.other' }, 'unknown type'],
+      [{ type: 'rpc.requestVote', from: 'n1', to: 'n2', term: 1, lastLogIndex: -1, lastLogTerm: 0 }, 'bad last log position'],
+    ];
+    for (const [value, problem] of cases) expect(raftMessageProblem(value, 'n2')).toBe(problem);
+  });
+
+  it('refuses packed commands whose ends run past the buffer or backwards', () => {
+    const packed = packCommands([new Uint8Array([1]), new Uint8Array([2, 3])]);
+    expect(unpackCommands(packed)?.map((c) => [...c])).toEqual([[1], [2, 3]]);
+    expect(unpackCommands({ ...packed, ends: new Uint32Array([1, 9]) })).toBeNull();
+    expect(unpackCommands({ ...packed, ends: new Uint32Array([2, 1]) })).toBeNull();
+    expect(unpackCommands({ ...packed, count: 3 })).toBeNull();
+    expect(fromWire({ ...toWire(append), entries: { ...packed, kinds: new Uint8Array([0, 7]) } })).toBeNull();
+  });
+});
