@@ -97,7 +97,6 @@ export interface RaftServerContext {
   failure: StorageFailure | null;
 }
 
-type MessageOf<T extends RaftMessage['type']> = Extract<RaftMessage, { type: T }>;
 
 function termOf(event: RaftServerEvent): number {
   return 'term' in event ? event.term : -1;

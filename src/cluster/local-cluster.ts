@@ -6,9 +6,9 @@ import { MessageBus, type NetworkStats } from '../bus/message-bus.ts';
 import { longReordering, reliableNetwork, unreliableNetwork } from '../bus/fault-model.ts';
 import { resolveRaftConfig, type RaftConfig } from '../core/config.ts';
 import { RaftchartError } from '../protocol/errors.ts';
-import type { EntryKind, NodeId, Role } from '../protocol/types.ts';
+import type { EntryKind, NodeId } from '../protocol/types.ts';
 import { commandBytesMax } from '../protocol/validate.ts';
-import type { AppliedBatch, WorkerCounters } from '../io/worker-protocol.ts';
+import type { AppliedBatch, WorkerCounters, WorkerStatus } from '../io/worker-protocol.ts';
 import { unpackEntries } from '../io/worker-wire.ts';
 import { ServerWorker } from './server-worker.ts';
 
@@ -35,17 +35,10 @@ export interface ClusterOptions {
   readonly stateMachine?: string | URL;
 }
 
-export interface NodeStatus {
+/** What a server reports of itself, with its id and whether its worker is running. */
+export interface NodeStatus extends Omit<WorkerStatus, 'failed'> {
   readonly id: NodeId;
   readonly alive: boolean;
-  readonly role: Role;
-  readonly term: number;
-  readonly votedFor: NodeId | null;
-  readonly leaderId: NodeId | null;
-  readonly commitIndex: number;
-  readonly lastApplied: number;
-  readonly lastLogIndex: number;
-  readonly lastLogTerm: number;
 }
 
 /** Raft's Start(): where the command went if this server leads; `isLeader: false` otherwise. */

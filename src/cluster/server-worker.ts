@@ -2,7 +2,6 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import * as Comlink from 'comlink/dist/esm/comlink.mjs';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import type { MessageBus } from '../bus/message-bus.ts';
-import type { RaftConfig } from '../core/config.ts';
 import { RaftchartError, type ErrorCode } from '../protocol/errors.ts';
 import type { NodeId } from '../protocol/types.ts';
 import { packCommands } from '../io/worker-wire.ts';
@@ -13,15 +12,8 @@ export const proposalBatchMax = 8192;
 /** How long a graceful shutdown may take before the worker is terminated anyway. */
 export const shutdownMsMax = 2000;
 
-export interface ServerWorkerOptions {
-  readonly id: NodeId;
-  readonly servers: readonly NodeId[];
-  readonly dir: string;
-  readonly fsync: boolean;
-  readonly breakLock: boolean;
-  readonly randomSeed: number;
-  readonly config: Partial<RaftConfig>;
-  readonly stateMachineModule: string | null;
+/** The worker's setup, less the ports this side creates, plus the bus and the listeners. */
+export interface ServerWorkerOptions extends Omit<WorkerSetup, 'busPort' | 'clientPort'> {
   readonly bus: MessageBus;
   /** Applied entries, in order, while this incarnation lives. */
   readonly onApplied: (batch: AppliedBatch) => void;

@@ -421,10 +421,6 @@ class Simulation {
     target.actor.send({ type: 'client.propose', requestId, commands });
   }
 
-  private get stormy(): boolean {
-    return this.faultsOn && this.storm;
-  }
-
   private scheduleNemesis(): void {
     this.clock.setTimeout(() => {
       if (!this.faultsOn) return;

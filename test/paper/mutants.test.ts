@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { assign, enqueueActions } from 'xstate';
-import { quorumIndexOf, raftServerMachine, voteReply, type RaftServerContext } from '../../machines/raft-server.machine.ts';
-import type { AppendEntries, RequestVote } from '../../src/protocol/messages.ts';
+import { raftServerMachine, voteReply } from '../../machines/raft-server.machine.ts';
+import type { RequestVote } from '../../src/protocol/messages.ts';
+import { mutants as simMutants } from '../sim/mutants.ts';
 import { PaperCluster, appendEntries, entriesOfTerms, isMessage } from './harness.ts';
 
 /**
@@ -11,11 +12,9 @@ import { PaperCluster, appendEntries, entriesOfTerms, isMessage } from './harnes
  */
 const mutants = {
   /** §5.4.1: votes granted without the election restriction. */
-  grantsAnyLog: raftServerMachine.provide({ guards: { isCandidateLogUpToDate: () => true } }),
+  grantsAnyLog: simMutants.noElectionRestriction,
   /** §5.4.2: a leader commits an earlier-term entry by counting replicas. */
-  commitsEarlierTermByCounting: raftServerMachine.provide({
-    guards: { canCommitQuorumIndex: ({ context }) => quorumIndexOf(context) > context.commitIndex },
-  }),
+  commitsEarlierTermByCounting: simMutants.commitsEarlierTermByCounting,
   /** Rule 1: a granted vote goes out before the vote is synced. */
   votesBeforeSync: raftServerMachine.provide({
     actions: {
@@ -25,24 +24,7 @@ const mutants = {
     },
   }),
   /** Rule 4: a follower truncates at prevLogIndex + 1 even when what follows matches. */
-  truncatesAtPrevLogIndex: raftServerMachine.provide({
-    actions: {
-      appendNewEntries: enqueueActions(({ context, event, enqueue }) => {
-        const request = event as AppendEntries;
-        const log = (context as RaftServerContext).log;
-        let seq = context.logSeq;
-        if (request.prevLogIndex < log.lastIndex) {
-          log.truncateFrom(request.prevLogIndex + 1);
-          seq++;
-          enqueue.sendTo('durableLog', { type: 'log.truncate', seq, fromIndex: request.prevLogIndex + 1, prevTerm: request.prevLogTerm });
-        }
-        log.append(request.entries);
-        seq++;
-        enqueue.sendTo('durableLog', { type: 'log.append', seq, entries: request.entries });
-        enqueue.assign({ logSeq: seq });
-      }),
-    },
-  }),
+  truncatesAtPrevLogIndex: simMutants.truncatesMatchingSuffix,
   /** §5.1: a server adopts a higher term but keeps the vote it cast in the old one. */
   keepsVoteInNewTerm: raftServerMachine.provide({
     actions: { adoptTerm: assign(({ event }) => ({ currentTerm: (event as { term: number }).term, leaderId: null })) },
