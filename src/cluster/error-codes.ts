@@ -7,6 +7,7 @@ const codes: Record<ErrorCode, true> = {
   CommandTooLarge: true,
   UnknownNode: true,
   NotLeader: true,
+  Timeout: true,
   Stopped: true,
   LogCorrupt: true,
   LogLocked: true,

@@ -198,7 +198,8 @@ export class LocalCluster {
   /**
    * Proposes `command` on `id` and resolves once `id` has committed and applied it, with its state
    * machine's result. Rejects NotLeader when `id` does not lead, when another entry took that index
-   * (leadership changed), when `id` crashed, or after `timeoutMs`: retry on the current leader.
+   * (leadership changed) or when `id` crashed; Timeout after `timeoutMs` (no majority reachable, or
+   * leadership moved unnoticed). Either way: retry on the current leader.
    */
   async proposeAndWait(id: NodeId, command: Uint8Array, options: { timeoutMs?: number } = {}): Promise<CommittedResult> {
     this.#checkRunning();
@@ -225,7 +226,7 @@ export class LocalCluster {
       const timer = setTimeout(() => {
         removeWaiter(this.#waiters.get(id), proposed.index, waiter);
         reject(
-          new RaftchartError('NotLeader', `index ${proposed.index} on ${id} was not applied within ${timeoutMs} ms: leadership may have moved or no majority is reachable; retry on the leader.`, {
+          new RaftchartError('Timeout', `index ${proposed.index} on ${id} was not applied within ${timeoutMs} ms: leadership may have moved or no majority is reachable; retry on the leader.`, {
             id,
             index: proposed.index,
           }),

@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'CommandTooLarge'
   | 'UnknownNode'
   | 'NotLeader'
+  | 'Timeout'
   | 'Stopped'
   | 'LogCorrupt'
   | 'LogLocked'

@@ -44,6 +44,14 @@ describe('LocalCluster API', () => {
     expect(await codeOf(() => cluster.restart(leader.id))).toBe('Stopped');
   });
 
+  it('rejects proposeAndWait with Timeout when the leader cannot reach a majority', async () => {
+    const { cluster } = await pool.start({ nodes: 3 });
+    const leader = await waitForLeader(cluster);
+    await cluster.network.partition([[leader.id], cluster.nodeIds.filter((id) => id !== leader.id)]);
+    expect(await codeOf(() => cluster.proposeAndWait(leader.id, command('alone'), { timeoutMs: 300 }))).toBe('Timeout');
+    await cluster.network.heal();
+  });
+
   it('refuses bad options with InvalidOptions naming the option', async () => {
     const cases: [Record<string, unknown>, string][] = [
       [{ nodes: 0 }, 'nodes'],

@@ -114,7 +114,7 @@ export async function waitForLeader(cluster: LocalCluster, ids: readonly NodeId[
   return waitFor(`a leader among ${ids.join(',')}`, () => currentLeader(cluster, ids), timeoutMs);
 }
 
-/** Proposes `cmd` to whoever leads among `ids` until one commits and applies it; retries after NotLeader. */
+/** Proposes `cmd` to whoever leads among `ids` until one commits and applies it; retries after NotLeader or Timeout. */
 export async function commit(cluster: LocalCluster, cmd: Uint8Array, ids: readonly NodeId[] = cluster.nodeIds, timeoutMs = 15_000): Promise<CommittedResult> {
   const deadline = performance.now() + timeoutMs;
   let lastError: unknown = null;
@@ -127,7 +127,7 @@ export async function commit(cluster: LocalCluster, cmd: Uint8Array, ids: readon
     try {
       return await cluster.proposeAndWait(leader.id, cmd, { timeoutMs: 2000 });
     } catch (error) {
-      if (!hasErrorCode(error, 'NotLeader')) throw error;
+      if (!hasErrorCode(error, 'NotLeader') && !hasErrorCode(error, 'Timeout')) throw error;
       lastError = error;
     }
   }
