@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { LocalCluster, type NodeStatus } from '../cluster/local-cluster.ts';
 import { Random } from '../core/random.ts';
 import { hasErrorCode } from '../protocol/errors.ts';
+import type { NodeId } from '../protocol/types.ts';
 import { encodeKeyValueCommand } from '../io/worker-state-machine.ts';
 import type { CliIo } from './run-cli.ts';
 import { UsageError } from './sim-command.ts';
@@ -156,6 +157,8 @@ async function liveView(cluster: LocalCluster, options: ClusterCommandOptions, i
   let proposed = 0;
   let last: NodeStatus[] = [];
   let note = '';
+  /** When each server's term last changed: its last election, as this view saw it. */
+  const terms = new Map<NodeId, { term: number; atMs: number }>();
   const stdin = process.stdin;
   emitKeypressEvents(stdin);
   stdin.setRawMode(true);
@@ -198,7 +201,11 @@ async function liveView(cluster: LocalCluster, options: ClusterCommandOptions, i
       async () => {
         const { statuses, messagesPerSec, elapsedMs } = await sampler.sample();
         last = statuses;
-        draw(io, cluster, statuses, messagesPerSec, elapsedMs, reliable, note);
+        for (const s of statuses) {
+          const seen = terms.get(s.id);
+          if (seen === undefined || seen.term !== s.term) terms.set(s.id, { term: s.term, atMs: elapsedMs });
+        }
+        draw(io, cluster, statuses, terms, messagesPerSec, elapsedMs, reliable, note);
       },
       (stop) => {
         stdin.on('keypress', (_: string, key: { name?: string; sequence?: string; ctrl?: boolean }) => {
@@ -214,15 +221,25 @@ async function liveView(cluster: LocalCluster, options: ClusterCommandOptions, i
   }
 }
 
-function draw(io: CliIo, cluster: LocalCluster, statuses: readonly NodeStatus[], messagesPerSec: number, elapsedMs: number, reliable: boolean, note: string): void {
+function draw(
+  io: CliIo,
+  cluster: LocalCluster,
+  statuses: readonly NodeStatus[],
+  terms: ReadonlyMap<NodeId, { atMs: number }>,
+  messagesPerSec: number,
+  elapsedMs: number,
+  reliable: boolean,
+  note: string,
+): void {
+  const sinceElection = (id: NodeId) => `${((elapsedMs - (terms.get(id)?.atMs ?? 0)) / 1000).toFixed(1)} s ago`;
   const leader = leaderOf(statuses);
   const lines = [
     '\x1b[H\x1b[2J' + `raftchart cluster — ${statuses.length} servers, ${(elapsedMs / 1000).toFixed(0)} s, seed ${cluster.seed}, ${cluster.dataDir}`,
     `leader ${leader?.id ?? '-'}   network ${reliable ? 'reliable' : 'UNRELIABLE'}   ${messagesPerSec.toFixed(0)} msg/s`,
     '',
-    'server  state      term  leader  commit  applied  log',
+    'server  state      term  leader  commit  applied    log  last election',
     ...statuses.map((s) =>
-      [s.id.padEnd(7), (s.alive ? s.role : 'DOWN').padEnd(10), String(s.term).padStart(4), (s.leaderId ?? '-').padStart(7), String(s.commitIndex).padStart(7), String(s.lastApplied).padStart(8), String(s.lastLogIndex).padStart(5)].join(' '),
+      [s.id.padEnd(7), (s.alive ? s.role : 'DOWN').padEnd(10), String(s.term).padStart(4), (s.leaderId ?? '-').padStart(7), String(s.commitIndex).padStart(7), String(s.lastApplied).padStart(8), String(s.lastLogIndex).padStart(6), sinceElection(s.id).padStart(14)].join(' '),
     ),
     '',
     'keys: 1-9 crash/restart  p partition  h heal  u unreliable  b burst of 100  q quit',
