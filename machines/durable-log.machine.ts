@@ -22,9 +22,13 @@ import type { Entry, HardState } from '../src/protocol/types.ts';
  *   past that the actor is `failed` and sends `log.failed` once (fail-stop). ENOSPC is no different.
  */
 
-export interface DurableLogInput {
+export interface DurableLogInput extends DurableLogOptions {
   /** The durable position recovered at start (seq 0). */
   readonly position?: Omit<DurablePosition, 'seq'>;
+}
+
+/** The durable log's retry settings, which a host passes down through the raft-server chart's input. */
+export interface DurableLogOptions {
   /** Rewrites tried after a failed write or sync before giving up; 0 gives up at the first failure. Default 5. */
   readonly retryAttemptsMax?: number;
   /** The wait before the first rewrite; it doubles for each further one (up to 64×). Default 10 ms. */
@@ -105,9 +109,7 @@ export const durableLogMachine = setup({
     }),
     confirmBatch: assign(({ context }) => ({ synced: context.batchPosition, batch: [], attempts: 0 })),
     reportSynced: sendParent(({ context }): DurableLogReport => ({ type: 'log.synced', position: context.synced })),
-    recordFailure: assign(({ event }) => ({
-      failure: event.type === 'storage.failed' ? event.failure : { code: 'EIO', message: 'storage failed' },
-    })),
+    recordFailure: assign(({ event }) => ({ failure: (event as Extract<DurableLogEvent, { type: 'storage.failed' }>).failure })),
     countAttempt: assign(({ context }) => ({ attempts: context.attempts + 1 })),
     reportFailed: sendParent(({ context }): DurableLogReport => ({
       type: 'log.failed',

@@ -1,5 +1,5 @@
 import { and, assign, emit, enqueueActions, raise, setup } from 'xstate';
-import { durableLogMachine, type DurableLogEvent } from './durable-log.machine.ts';
+import { durableLogMachine, type DurableLogEvent, type DurableLogOptions } from './durable-log.machine.ts';
 import { assert } from '../src/core/assert.ts';
 import { resolveRaftConfig, type RaftConfig } from '../src/core/config.ts';
 import { initialProgress, onAppendRejected, onAppendSuccess, planAppend, type Progress } from '../src/core/progress.ts';
@@ -36,6 +36,8 @@ export interface RaftServerInput {
   readonly randomSeed: number;
   /** What the durable log recovered; omit for a fresh server. */
   readonly recovered?: RecoveredState;
+  /** Retry settings for the invoked durable log (its defaults when omitted). */
+  readonly durableLog?: DurableLogOptions;
 }
 
 export type ClientProposeEvent = { type: 'client.propose'; requestId: number; commands: readonly Uint8Array[] };
@@ -95,6 +97,7 @@ export interface RaftServerContext {
   /** Leader only: one entry per peer, changed in place. */
   progress: Record<NodeId, Progress>;
   failure: StorageFailure | null;
+  readonly durableLogOptions: DurableLogOptions;
 }
 
 
@@ -409,12 +412,14 @@ export const raftServerMachine = setup({
       votesAnswered: [],
       progress: {},
       failure: null,
+      durableLogOptions: input.durableLog ?? {},
     };
   },
   invoke: {
     id: 'durableLog',
     src: 'durableLog',
     input: ({ context }) => ({
+      ...context.durableLogOptions,
       position: { lastIndex: context.log.lastIndex, lastTerm: context.log.lastTerm, hardState: context.synced.hardState },
     }),
   },

@@ -1,5 +1,5 @@
 import { fromCallback, type AnyEventObject, type CallbackActorLogic } from 'xstate';
-import { durableLogMachine, type DurableLogInput } from '../../machines/durable-log.machine.ts';
+import { durableLogMachine } from '../../machines/durable-log.machine.ts';
 import { raftServerMachine } from '../../machines/raft-server.machine.ts';
 import type { LogRecord } from '../protocol/records.ts';
 import type { LogStorage, StorageFailure } from '../protocol/storage.ts';
@@ -28,9 +28,6 @@ export interface StorageActors {
   readonly rewriteRecords: StorageActorLogic;
 }
 
-/** The durable-log chart's retry settings (its input options); see DurableLogInput. */
-export type DurableLogOptions = Pick<DurableLogInput, 'retryAttemptsMax' | 'retryBackoffMsBase'>;
-
 /**
  * The three actors the durable-log chart invokes, carried out on `storage`: `writeRecords` calls
  * write(records), `syncRecords` sync(), `rewriteRecords` rewrite(records). Each answers its parent
@@ -51,13 +48,11 @@ export function storageActors(storage: LogStorage): StorageActors {
 }
 
 /**
- * The durable-log chart over `storage`, ready to invoke or to hand to the raft-server chart.
- * `options` fill in retry settings the invoker's input leaves out (the raft-server chart passes
- * only the recovered position).
+ * The durable-log chart over `storage`, ready to invoke or to hand to the raft-server chart. Retry
+ * settings are input: the raft-server chart passes its own input's `durableLog` down.
  */
-export function createDurableLog(storage: LogStorage, options: DurableLogOptions = {}): typeof durableLogMachine {
-  const provided = durableLogMachine.provide({ actors: storageActors(storage) });
-  return hasOptions(options) ? withInputDefaults(provided, options) : provided;
+export function createDurableLog(storage: LogStorage): typeof durableLogMachine {
+  return durableLogMachine.provide({ actors: storageActors(storage) });
 }
 
 /**
@@ -65,12 +60,8 @@ export function createDurableLog(storage: LogStorage, options: DurableLogOptions
  * persisting to `storage`: `raftServerMachine.provide({ actors: { durableLog: createDurableLog(storage, options) } })`.
  * The host opens the storage first (openWal) and passes what it recovered as the server's input.
  */
-export function provideDurableLog(
-  storage: LogStorage,
-  options: DurableLogOptions = {},
-  machine: typeof raftServerMachine = raftServerMachine,
-): typeof raftServerMachine {
-  return machine.provide({ actors: { durableLog: createDurableLog(storage, options) } });
+export function provideDurableLog(storage: LogStorage, machine: typeof raftServerMachine = raftServerMachine): typeof raftServerMachine {
+  return machine.provide({ actors: { durableLog: createDurableLog(storage) } });
 }
 
 const storageDone: StorageAnswer = { type: 'storage.done' };
@@ -112,20 +103,4 @@ export function storageFailureOf(error: unknown): StorageFailure | null {
   if (code === undefined || !/^E[A-Z0-9]+$/.test(code)) return null;
   const message = error instanceof Error ? error.message : String(error);
   return { code, message };
-}
-
-function hasOptions(options: DurableLogOptions): boolean {
-  return options.retryAttemptsMax !== undefined || options.retryBackoffMsBase !== undefined;
-}
-
-/**
- * `machine` with `defaults` under whatever input its invoker gives. XState's provide() cannot change
- * a chart's input, and the invoker (the raft-server chart) knows only the position; so this is the
- * same machine object in every other respect (it inherits from it), starting from the merged input.
- */
-function withInputDefaults(machine: typeof durableLogMachine, defaults: DurableLogOptions): typeof durableLogMachine {
-  const withDefaults: typeof durableLogMachine = Object.create(machine);
-  withDefaults.getInitialSnapshot = (actorScope, input) => machine.getInitialSnapshot.call(withDefaults, actorScope, { ...defaults, ...input });
-  withDefaults.provide = (implementations) => withInputDefaults(machine.provide(implementations), defaults);
-  return withDefaults;
 }

@@ -188,9 +188,9 @@ describe('durable log under the raft-server chart: fail-stop', () => {
     const sent: RaftMessage[] = [];
     // Election timeouts far beyond the test, so that only the messages below move the server.
     const config = { electionTimeoutMsMin: 1_000_000, electionTimeoutMsMax: 2_000_000, heartbeatIntervalMs: 50 };
-    const machine = provideDurableLog(wal, { retryAttemptsMax: 2, retryBackoffMsBase: 1 });
+    const machine = provideDurableLog(wal);
     const server: Actor<typeof raftServerMachine> = createActor(machine, {
-      input: { id: 'n1', servers: ['n1', 'n2', 'n3'], randomSeed: 1, recovered, config },
+      input: { id: 'n1', servers: ['n1', 'n2', 'n3'], randomSeed: 1, recovered, config, durableLog: { retryAttemptsMax: 2, retryBackoffMsBase: 1 } },
     });
     server.on('net.send', ({ message }) => sent.push(message));
     server.start();
@@ -219,7 +219,7 @@ describe('durable log under the raft-server chart: fail-stop', () => {
     expect(server.getSnapshot().context.failure?.code).toBe('EIO');
     expect(sent.filter((m) => m.type === 'rpc.requestVote.reply' && m.voteGranted)).toEqual([]);
     expect(sent.filter((m) => m.type === 'rpc.appendEntries.reply' && m.success)).toEqual([]);
-    // retryAttemptsMax reached the chart through provideDurableLog: two rewrites, each a fresh segment.
+    // retryAttemptsMax reached the durable log through the raft-server chart's input: two rewrites, each a fresh segment.
     const failedAt = fault.calls.findIndex((call) => call.injected);
     const rewrites = fault.calls.slice(failedAt).filter((call) => call.operation === 'open' && call.path.endsWith('.wal.tmp'));
     expect(rewrites).toHaveLength(2);
