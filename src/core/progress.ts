@@ -37,14 +37,15 @@ export function initialProgress(leaderLastIndex: number): Progress {
 export function planAppend(progress: Progress, log: RaftLog, config: RaftConfig, heartbeat: boolean): AppendPlan | null {
   if (progress.mode === 'probe') {
     if (progress.probeOutstanding && !heartbeat) return null;
-    const plan = planFrom(progress.nextIndex, log, config);
+    const plan = planFrom(progress.nextIndex, log, config.appendEntriesMax, config.appendBytesMax);
     progress.probeOutstanding = true;
     return plan;
   }
   const hasNew = progress.nextIndex <= log.lastIndex;
   const windowFull = progress.inflight.length >= config.inflightMax;
   if (!heartbeat && (!hasNew || windowFull)) return null;
-  const plan = windowFull || !hasNew ? planFrom(progress.nextIndex, log, { ...config, appendEntriesMax: 0 }) : planFrom(progress.nextIndex, log, config);
+  // A heartbeat with the window full or nothing new carries no entries.
+  const plan = planFrom(progress.nextIndex, log, windowFull || !hasNew ? 0 : config.appendEntriesMax, config.appendBytesMax);
   if (plan.entries.length > 0) {
     const last = plan.entries[plan.entries.length - 1].index;
     progress.inflight.push(last);
@@ -53,10 +54,10 @@ export function planAppend(progress: Progress, log: RaftLog, config: RaftConfig,
   return plan;
 }
 
-function planFrom(nextIndex: number, log: RaftLog, config: RaftConfig): AppendPlan {
+function planFrom(nextIndex: number, log: RaftLog, entriesMax: number, bytesMax: number): AppendPlan {
   const prevLogIndex = nextIndex - 1;
   const prevLogTerm = log.termAt(prevLogIndex) ?? 0;
-  const entries = config.appendEntriesMax === 0 ? [] : log.sliceBounded(nextIndex, config.appendEntriesMax, config.appendBytesMax);
+  const entries = entriesMax === 0 ? [] : log.sliceBounded(nextIndex, entriesMax, bytesMax);
   return { prevLogIndex, prevLogTerm, entries };
 }
 

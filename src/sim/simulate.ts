@@ -71,13 +71,13 @@ export interface SimReport {
   readonly violation: SimViolation | null;
 }
 
-/** Events kept for a violation report. */
 /** With faults.elections: the chance a new leader is toppled at once or within 40 ms. */
 const toppleNewLeaderChance = 0.5;
 /** … that a leader is cut off right after it commits (in-flight messages lost with it). */
 const toppleAfterCommitChance = 0.1;
 /** … that a leader is toppled right after it appends a client's commands. */
 const toppleAfterAppendChance = 0.1;
+/** Events kept for a violation report. */
 const recentEventsMax = 60;
 /** Client requests outstanding at once. */
 const clientOutstandingMax = 4;
@@ -90,7 +90,6 @@ interface SimServer {
   actor: RaftServerActor | null;
   incarnation: number;
   role: string;
-  votesAsked: number;
 }
 
 interface PendingRequest {
@@ -162,7 +161,7 @@ class Simulation {
     this.faultRandom = new Random(options.seed, 'sim/faults');
     this.clientRandom = new Random(options.seed, 'sim/client');
     this.diskRandom = new Random(options.seed, 'sim/disk');
-    this.servers = this.ids.map((id) => ({ id, disk: new VirtualDisk(), actor: null, incarnation: 0, role: 'down', votesAsked: 0 }));
+    this.servers = this.ids.map((id) => ({ id, disk: new VirtualDisk(), actor: null, incarnation: 0, role: 'down' }));
     this.checker = new InvariantChecker(() => this.servers.map((s) => this.view(s)));
     for (const server of this.servers) {
       server.disk.onDurableTruncation = (_from, removed) => this.guarded(() => this.checker.onDurableTruncation(server.id, removed));

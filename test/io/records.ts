@@ -103,3 +103,13 @@ export function comparableRecords(records: readonly LogRecord[]): unknown[] {
       : record,
   );
 }
+
+/** What `promise` rejects with; a promise that resolves fails the test. */
+export async function thrownBy(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a rejection');
+}

@@ -4,7 +4,7 @@ import { MemoryFileSystem } from '../../src/io/memory-file-system.ts';
 import { openWal } from '../../src/io/wal.ts';
 import { hasErrorCode } from '../../src/protocol/errors.ts';
 import type { LogRecord } from '../../src/protocol/records.ts';
-import { comparable, entries, hardState, replayModel } from './records.ts';
+import { comparable, entries, hardState, replayModel, thrownBy } from './records.ts';
 
 const dir = '/log';
 
@@ -26,15 +26,6 @@ function touchesAfterFailure(calls: readonly FaultCall[], path: string): FaultCa
   return calls
     .slice(failedAt + 1)
     .filter((call) => call.path === path && (call.operation === 'write' || call.operation === 'datasync' || call.operation === 'truncate'));
-}
-
-async function thrownBy(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('write-ahead log under injected faults', () => {

@@ -5,7 +5,7 @@ import { encodedBytes, encodeRecords } from '../../src/io/record-codec.ts';
 import { openWal } from '../../src/io/wal.ts';
 import { hasErrorCode } from '../../src/protocol/errors.ts';
 import type { LogRecord } from '../../src/protocol/records.ts';
-import { comparable, entries, replayModel, stepArbitrary, validRecords } from './records.ts';
+import { comparable, entries, replayModel, stepArbitrary, validRecords, thrownBy } from './records.ts';
 
 const dir = '/log';
 
@@ -46,15 +46,6 @@ async function fileSystemWith(files: ReadonlyMap<string, Uint8Array>): Promise<M
   }
   await fs.syncDir(dir);
   return fs;
-}
-
-async function thrownBy(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
 }
 
 const segment = (sequence: number): string => `${dir}/${String(sequence).padStart(16, '0')}.wal`;
