@@ -11,7 +11,7 @@ import { isLogUpToDate, quorumSize } from '../src/core/vote.ts';
 import type { AppendEntries, AppendEntriesReply, RaftMessage, RequestVote, RequestVoteReply } from '../src/protocol/messages.ts';
 import type { DurablePosition } from '../src/protocol/records.ts';
 import type { StorageFailure } from '../src/protocol/storage.ts';
-import type { Entry, NodeId, RecoveredState } from '../src/protocol/types.ts';
+import type { Entry, NodeId, RecoveredState, Role } from '../src/protocol/types.ts';
 
 /**
  * One Raft server (Figure 2, §5.1–5.6) as a pure statechart: events in, effects out.
@@ -601,3 +601,9 @@ function holdUntilSynced(context: RaftServerContext, message: RaftMessage): void
 
 
 export type RaftServerMachine = typeof raftServerMachine;
+
+/** The server's top-level state: its role, or 'failed' once its durable log gave up. */
+export function roleOf(snapshot: { value: unknown }): Role | 'failed' {
+  const value = snapshot.value;
+  return (typeof value === 'string' ? value : Object.keys(value as object)[0]) as Role | 'failed';
+}

@@ -1,3 +1,4 @@
+import { roleOf } from '../../machines/raft-server.machine.ts';
 import type { Entry, NodeId } from '../protocol/types.ts';
 import { createServerActor, type RaftServerActor } from './server-actor.ts';
 import { VirtualClock } from './virtual-clock.ts';
@@ -43,8 +44,7 @@ export function runDemo(options: DemoOptions): { leader: NodeId | null; applied:
     });
     let role = 'follower';
     actor.subscribe((snapshot) => {
-      const value = snapshot.value;
-      const now = typeof value === 'string' ? value : Object.keys(value)[0];
+      const now = roleOf(snapshot);
       if (now !== role) {
         role = now;
         options.print(`${at()}  ${id} becomes ${now} in term ${snapshot.context.currentTerm}`);

@@ -1,4 +1,4 @@
-import type { raftServerMachine } from '../../machines/raft-server.machine.ts';
+import { roleOf, type raftServerMachine } from '../../machines/raft-server.machine.ts';
 import { NetworkModel } from '../bus/fault-model.ts';
 import type { RaftConfig } from '../core/config.ts';
 import { resolveRaftConfig } from '../core/config.ts';
@@ -251,8 +251,7 @@ class Simulation {
     actor.on('client.proposed', (answer) => this.guarded(() => this.onProposalAnswer(server, answer)));
     actor.subscribe({
       next: (snapshot) => {
-        const value = snapshot.value;
-        const role = typeof value === 'string' ? value : Object.keys(value)[0];
+        const role = roleOf(snapshot);
         if (role === server.role) return;
         server.role = role;
         if (role === 'candidate') this.elections++;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createActor, SimulatedClock, type Actor } from 'xstate';
-import type { raftServerMachine } from '../../machines/raft-server.machine.ts';
+import { roleOf, type raftServerMachine } from '../../machines/raft-server.machine.ts';
 import { RealFileSystem } from '../../src/io/real-file-system.ts';
 import { provideDurableLog } from '../../src/io/storage-actors.ts';
 import { openWal, type Wal } from '../../src/io/wal.ts';
@@ -67,8 +67,7 @@ class RealDiskCluster {
   }
 
   role(id: NodeId): string {
-    const value = this.server(id).actor.getSnapshot().value;
-    return typeof value === 'string' ? value : Object.keys(value)[0];
+    return roleOf(this.server(id).actor.getSnapshot());
   }
 
   /** Delivers every message in flight, waits a little for the logs, and repeats until `done` holds. */

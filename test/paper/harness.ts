@@ -1,4 +1,4 @@
-import type { raftServerMachine, ProposalAnswer } from '../../machines/raft-server.machine.ts';
+import { roleOf, type raftServerMachine, type ProposalAnswer } from '../../machines/raft-server.machine.ts';
 import type { RaftConfig } from '../../src/core/config.ts';
 import type { AppendEntries, AppendEntriesReply, RaftMessage, RequestVote, RequestVoteReply } from '../../src/protocol/messages.ts';
 import type { Entry, NodeId, RecoveredState, Role } from '../../src/protocol/types.ts';
@@ -159,9 +159,7 @@ export class PaperCluster {
   }
 
   role(id: NodeId): Role | 'failed' {
-    const value = this.actor(id).getSnapshot().value;
-    const top = typeof value === 'string' ? value : Object.keys(value)[0];
-    return top as Role | 'failed';
+    return roleOf(this.actor(id).getSnapshot());
   }
 
   context(id: NodeId) {
