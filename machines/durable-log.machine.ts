@@ -11,7 +11,8 @@ import type { Entry, HardState } from '../src/protocol/types.ts';
  * `storage.done` or `storage.failed`); the defaults succeed at once and keep nothing (a volatile log).
  *
  * Contract with the parent:
- * - requests `log.append`, `log.truncate`, `log.saveHardState` carry increasing `seq` numbers;
+ * - requests `log.append`, `log.truncate`, `log.saveHardState` carry increasing `seq` numbers; a
+ *   host may also send many at once as one `log.requests` (one event instead of one per request);
  * - group commit: one batch is in flight at a time, as one write then one sync; every request that
  *   arrives meanwhile waits and goes out whole in the next batch (up to batchRecordsMax), so
  *   entries and a hard state sent together become durable together;
@@ -41,7 +42,17 @@ export type DurableLogRequest =
   | { type: 'log.truncate'; seq: number; fromIndex: number; prevTerm: number }
   | { type: 'log.saveHardState'; seq: number; hardState: HardState };
 
-export type DurableLogEvent = DurableLogRequest | { type: 'storage.done' } | { type: 'storage.failed'; failure: StorageFailure };
+/** Requests in seq order as one event: what a host gathered in one turn of its event loop. */
+export interface DurableLogRequests {
+  readonly type: 'log.requests';
+  readonly requests: readonly DurableLogRequest[];
+}
+
+export type DurableLogEvent =
+  | DurableLogRequest
+  | DurableLogRequests
+  | { type: 'storage.done' }
+  | { type: 'storage.failed'; failure: StorageFailure };
 
 /** What the durable-log actor tells its parent. */
 export type DurableLogReport =
@@ -50,6 +61,12 @@ export type DurableLogReport =
 
 /** The most requests handed to storage in one batch; the rest wait for the next batch. */
 export const batchRecordsMax = 8192;
+/**
+ * Appends merge into one entries record only while its commands stay within this many bytes, far
+ * below any storage's frame limit (the WAL's is 64 MiB): merging never makes a record too large
+ * that the requests alone would not. A larger single append stays one record of its own.
+ */
+export const mergedRecordCommandBytesMax = 1024 * 1024;
 /** The backoff stops doubling after this many retries. */
 export const retryBackoffDoublingsMax = 6;
 
@@ -92,11 +109,9 @@ export const durableLogMachine = setup({
   actions: {
     // In place, like the raft-server chart's outbox: a busy leader sends one request per proposal
     // batch, and copying the context for each would cost more than the rest of the request.
-    enqueueRequest: ({ context, event }) => {
-      const request = event as DurableLogRequest;
-      assert(request.seq > context.receivedSeq, `durable-log request seq ${request.seq} after ${context.receivedSeq}: seqs must increase`);
-      context.queue.push(request);
-      context.receivedSeq = request.seq;
+    enqueueRequest: ({ context, event }) => enqueue(context, event as DurableLogRequest),
+    enqueueRequests: ({ context, event }) => {
+      for (const request of (event as DurableLogRequests).requests) enqueue(context, request);
     },
     takeBatch: assign(({ context }) => {
       const queue = context.queue;
@@ -160,6 +175,7 @@ export const durableLogMachine = setup({
     'log.append': { actions: 'enqueueRequest' },
     'log.truncate': { actions: 'enqueueRequest' },
     'log.saveHardState': { actions: 'enqueueRequest' },
+    'log.requests': { actions: 'enqueueRequests' },
   },
   states: {
     idle: {
@@ -193,10 +209,12 @@ export const durableLogMachine = setup({
       initial: 'backingOff',
       states: {
         backingOff: {
+          description: 'Waiting retryBackoff (doubling with each attempt) before the rewrite, unless the retries are spent.',
           always: { guard: not('hasAttemptsLeft'), target: '#durableLog.failed', description: 'The retries are spent.' },
           after: { retryBackoff: { target: 'rewriting' } },
         },
         rewriting: {
+          description: 'The whole unconfirmed batch goes to a fresh segment, written and synced there.',
           invoke: { src: 'rewriteRecords', input: ({ context }) => ({ records: context.batch }) },
           on: {
             'storage.done': { target: '#durableLog.idle', actions: ['confirmBatch', 'reportSynced'] },
@@ -212,28 +230,62 @@ export const durableLogMachine = setup({
         'log.append': { description: 'Ignored: nothing is written after the durable log failed.' },
         'log.truncate': {},
         'log.saveHardState': {},
+        'log.requests': {},
       },
     },
   },
 });
 
-/** The records storage writes for `requests`, in order; an empty append writes nothing. */
+/** Queues one request, in place (O(1), no copy of the context). */
+function enqueue(context: DurableLogContext, request: DurableLogRequest): void {
+  // The message is built only on failure: formatting it for every request would cost more than the rest.
+  if (!(request.seq > context.receivedSeq)) assert(false, `durable-log request seq ${request.seq} after ${context.receivedSeq}: seqs must increase`);
+  context.queue.push(request);
+  context.receivedSeq = request.seq;
+}
+
+/**
+ * The records storage writes for `requests`, in order; an empty append writes nothing. Appends
+ * that continue one another (the next starts right after the last) share one entries record:
+ * one frame and one checksum for a batch of single-entry appends instead of one each.
+ */
 function recordsOf(requests: readonly DurableLogRequest[]): LogRecord[] {
   const records: LogRecord[] = [];
+  // The entries of the last record while it is an entries record that later appends may extend.
+  let run: Entry[] | null = null;
+  let runBytes = 0;
   for (const request of requests) {
     switch (request.type) {
-      case 'log.append':
-        if (request.entries.length > 0) records.push({ type: 'entries', entries: request.entries });
+      case 'log.append': {
+        if (request.entries.length === 0) break;
+        const bytes = commandBytesOf(request.entries);
+        if (run !== null && request.entries[0].index === run[run.length - 1].index + 1 && runBytes + bytes <= mergedRecordCommandBytesMax) {
+          for (const entry of request.entries) run.push(entry);
+          runBytes += bytes;
+          break;
+        }
+        run = request.entries.slice();
+        runBytes = bytes;
+        records.push({ type: 'entries', entries: run });
         break;
+      }
       case 'log.truncate':
         records.push({ type: 'truncate', fromIndex: request.fromIndex });
+        run = null;
         break;
       case 'log.saveHardState':
         records.push({ type: 'hardState', hardState: request.hardState });
+        run = null;
         break;
     }
   }
   return records;
+}
+
+function commandBytesOf(entries: readonly Entry[]): number {
+  let bytes = 0;
+  for (const entry of entries) bytes += entry.command.length;
+  return bytes;
 }
 
 /** The durable position once `requests` apply after `start`; requests move only the log's end, the hard state and seq. */

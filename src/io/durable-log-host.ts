@@ -41,13 +41,17 @@ export interface StartDurableLogOptions extends DurableLogInput {
 
 /** A running durable log: requests in, reports out. */
 export interface DurableLogHandle {
-  /** Hands one request to the durable log; its `seq` must exceed every earlier one. */
+  /**
+   * Hands one request to the durable log; its `seq` must exceed every earlier one. Requests sent in
+   * one turn of the event loop reach the chart together, as one `log.requests` event at the end of
+   * that turn (a microtask): one chart event per turn, not one per request, under many appenders.
+   */
   send(request: DurableLogRequest): void;
   /** Calls `listener` with every report of that type; returns a function that stops listening. */
   on<T extends DurableLogReport['type']>(type: T, listener: (report: Extract<DurableLogReport, { type: T }>) => void): () => void;
   /** The durable-log chart's own actor, to inspect its state. */
   readonly actor: ActorRefFrom<typeof durableLogMachine>;
-  /** Stops the chart; storage calls still running finish but report nothing. The storage stays open. */
+  /** Delivers the requests sent so far, then stops the chart; storage calls still running finish but report nothing. The storage stays open. */
   stop(): void;
 }
 
@@ -63,10 +67,23 @@ export function startDurableLog(storage: LogStorage, options: StartDurableLogOpt
   if (onError !== undefined) host.subscribe({ error: onError });
   host.start();
   const actor = host.getSnapshot().children.durableLog as ActorRefFrom<typeof durableLogMachine>;
+  let pending: DurableLogRequest[] = [];
+  const flush = () => {
+    if (pending.length === 0) return;
+    const requests = pending;
+    pending = [];
+    actor.send({ type: 'log.requests', requests });
+  };
   return {
-    send: (request) => actor.send(request),
+    send: (request) => {
+      if (pending.length === 0) queueMicrotask(flush);
+      pending.push(request);
+    },
     on: (type, listener) => host.on(type, listener as never).unsubscribe,
     actor,
-    stop: () => host.stop(),
+    stop: () => {
+      flush();
+      host.stop();
+    },
   };
 }

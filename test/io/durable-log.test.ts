@@ -334,6 +334,35 @@ describe('durable log: log.synced', () => {
   });
 });
 
+describe('durable-log handle', () => {
+  it('hands the chart every request sent in one turn as one event: the first write already holds them all', async () => {
+    const { wal } = await openWal(new MemoryFileSystem(), dir);
+    const written: LogRecord[][] = [];
+    const storage: LogStorage = {
+      write: (records) => {
+        written.push([...records]);
+        return wal.write(records);
+      },
+      sync: () => wal.sync(),
+      rewrite: (records) => wal.rewrite(records),
+      close: () => wal.close(),
+    };
+    const synced: number[] = [];
+    const log = startDurableLog(storage);
+    cleanups.push(async () => {
+      log.stop();
+      await wal.close();
+    });
+    log.on('log.synced', ({ position }) => synced.push(position.seq));
+    const appends = [entries(1, 1), entries(2, 2), entries(3, 3)];
+    appends.forEach((record, i) => log.send(requestOf(record, i + 1, { hardState: { term: 0, votedFor: null }, entries: [] })));
+    await until(() => synced.length > 0, 'the first sync');
+
+    expect(written).toEqual([[entries(1, 3)]]);
+    expect(synced).toEqual([3]);
+  });
+});
+
 describe('storage actors', () => {
   it('send nothing once stopped: a durable log stopped mid-write neither reports nor calls storage again', async () => {
     let finishWrite: () => void = () => undefined;

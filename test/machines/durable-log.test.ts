@@ -3,6 +3,7 @@ import { createActor, fromCallback, SimulatedClock, type Actor, type AnyEventObj
 import {
   batchRecordsMax,
   durableLogMachine,
+  mergedRecordCommandBytesMax,
   type DurableLogReport,
   type DurableLogRequest,
 } from '../../machines/durable-log.machine.ts';
@@ -118,6 +119,7 @@ function start(options: { retryAttemptsMax?: number; retryBackoffMsBase?: number
     reports,
     errors,
     send: (request: DurableLogRequest) => log.send(request),
+    sendMany: (requests: readonly DurableLogRequest[]) => log.send({ type: 'log.requests', requests }),
     state: () => JSON.stringify(log.getSnapshot().value),
     syncedSeqs: () => reports.flatMap((report) => (report.type === 'log.synced' ? [report.position.seq] : [])),
   };
@@ -170,13 +172,39 @@ describe('durable-log chart: group commit', () => {
     log.storage.succeed();
     log.storage.succeed();
 
-    expect(log.storage.calls[2].records).toHaveLength(batchRecordsMax);
+    // The 8192 requests of seq 2 and on continue one another: one entries record.
+    expect(log.storage.calls[2].records.map((record) => picture([record]))).toEqual([`e2-${batchRecordsMax + 1}`]);
     log.storage.succeed();
     log.storage.succeed();
     expect(log.storage.calls[4].records.map((record) => picture([record]))).toEqual([`e${batchRecordsMax + 2}`]);
     log.storage.succeed();
     log.storage.succeed();
     expect(log.syncedSeqs()).toEqual([1, batchRecordsMax + 1, batchRecordsMax + 2]);
+  });
+
+  it('takes requests sent together as one log.requests event like the same requests one by one, and writes a continuing run of appends as one record', () => {
+    const log = start();
+    log.send(append(1, 1));
+    log.sendMany([append(2, 2), append(3, 3, 4), { type: 'log.truncate', seq: 4, fromIndex: 4, prevTerm: 1 }, append(5, 4), append(6, 3)]);
+    log.storage.succeed();
+    log.storage.succeed();
+    log.storage.succeed();
+    log.storage.succeed();
+
+    expect(log.storage.calls.map((call) => picture(call.records))).toEqual(['e1', '', 'e2-4 t4 e4 e3', '']);
+    expect(log.syncedSeqs()).toEqual([1, 6]);
+  });
+
+  it(`merges appends into one record only up to mergedRecordCommandBytesMax (${mergedRecordCommandBytesMax}) command bytes`, () => {
+    const log = start();
+    const half = (seq: number): DurableLogRequest => ({
+      type: 'log.append',
+      seq,
+      entries: [{ index: seq, term: 1, kind: 'command', command: new Uint8Array(mergedRecordCommandBytesMax / 2) }],
+    });
+    log.sendMany([half(1), half(2), half(3)]);
+
+    expect(picture(log.storage.calls[0].records)).toBe('e1-2 e3');
   });
 
   it('refuses a request whose seq does not increase: a bug in the caller, so the actor errors loudly', () => {

@@ -1,15 +1,21 @@
-import { roleOf, type raftServerMachine, type ProposalAnswer } from '../../machines/raft-server.machine.ts';
+import { createActor } from 'xstate';
+import { durableLogMachine } from '../../machines/durable-log.machine.ts';
+import { raftServerMachine, roleOf, type ProposalAnswer } from '../../machines/raft-server.machine.ts';
 import type { RaftConfig } from '../../src/core/config.ts';
 import type { AppendEntries, AppendEntriesReply, RaftMessage, RequestVote, RequestVoteReply } from '../../src/protocol/messages.ts';
 import type { Entry, NodeId, RecoveredState, Role } from '../../src/protocol/types.ts';
-import { createServerActor, type RaftServerActor } from '../../src/sim/server-actor.ts';
+import type { RaftServerActor } from '../../src/sim/server-actor.ts';
 import { VirtualClock } from '../../src/sim/virtual-clock.ts';
-import { VirtualDisk, type Schedule } from '../../src/sim/virtual-disk.ts';
+import type { Schedule } from '../../src/sim/virtual-disk.ts';
+import { paperStorageKindOfEnv, virtualPaperDisks, type PaperDisk, type PaperDisks, type PaperStorageKind } from './paper-disk.ts';
+import { WalPaperDisks } from './wal-disk.ts';
 
 /**
  * A hand-driven cluster for the paper's claims, in the manner of etcd-io/raft's raft_paper_test.go:
  * each server has its own virtual clock (so one server can time out while the others wait), a
- * virtual disk that syncs at once unless held, and a network that delivers nothing until told.
+ * disk that syncs at once unless held, and a network that delivers nothing until told. The disk is
+ * the simulator's virtual disk or the real write-ahead log (paper-disk.ts; RAFTCHART_PAPER_STORAGE
+ * picks it), under the real durable-log chart either way; every step is synchronous.
  */
 export class PaperCluster {
   readonly ids: readonly NodeId[];
@@ -18,7 +24,8 @@ export class PaperCluster {
   readonly answers: ProposalAnswer[] = [];
   private readonly clocks = new Map<NodeId, VirtualClock>();
   private readonly actors = new Map<NodeId, RaftServerActor>();
-  private readonly disks = new Map<NodeId, VirtualDisk>();
+  private readonly storage: PaperDisks;
+  private readonly disks = new Map<NodeId, PaperDisk>();
   private readonly heldSyncs = new Map<NodeId, (() => void)[]>();
   private readonly errors: unknown[] = [];
 
@@ -27,7 +34,8 @@ export class PaperCluster {
     private readonly options: { config?: Partial<RaftConfig>; seed?: number; machine?: typeof raftServerMachine } = {},
   ) {
     this.ids = ids;
-    for (const id of ids) this.disks.set(id, new VirtualDisk());
+    this.storage = paperDisksOf(paperStorageKindOfEnv());
+    for (const id of ids) this.disks.set(id, this.storage.disk(id));
   }
 
   /** A cluster of n servers 'n1' … 'nN', all started. */
@@ -40,11 +48,7 @@ export class PaperCluster {
   /** Starts `id` from its disk, or from `recovered` written to the disk first. */
   start(id: NodeId, recovered?: RecoveredState): void {
     const disk = this.disk(id);
-    if (recovered !== undefined) {
-      disk.write([{ type: 'hardState', hardState: recovered.hardState }]);
-      if (recovered.entries.length > 0) disk.write([{ type: 'entries', entries: recovered.entries }]);
-      disk.sync();
-    }
+    if (recovered !== undefined) disk.seed(recovered);
     const clock = new VirtualClock();
     this.clocks.set(id, clock);
     this.applied.set(id, []);
@@ -58,12 +62,10 @@ export class PaperCluster {
       const handle = clock.setTimeout(run, delayMs);
       return () => clock.clearTimeout(handle);
     };
-    const actor = createServerActor({
-      input: { id, servers: this.ids, config: this.options.config, randomSeed: this.options.seed ?? 1, recovered: disk.recover() },
+    const durableLog = durableLogMachine.provide({ actors: disk.actors(schedule) });
+    const actor = createActor((this.options.machine ?? raftServerMachine).provide({ actors: { durableLog } }), {
+      input: { id, servers: this.ids, config: this.options.config, randomSeed: this.options.seed ?? 1, recovered: disk.open() },
       clock,
-      disk,
-      schedule,
-      machine: this.options.machine,
     });
     actor.on('net.send', ({ message }) => this.inFlight.push(message));
     actor.on('state.apply', ({ entries }) => this.applied.get(id)?.push(...entries));
@@ -177,15 +179,17 @@ export class PaperCluster {
     return this.disk(id).recover().entries.map((e) => `${e.index}:${e.term}`).join(' ');
   }
 
-  disk(id: NodeId): VirtualDisk {
+  disk(id: NodeId): PaperDisk {
     const disk = this.disks.get(id);
     if (disk === undefined) throw new Error(`unknown server ${id}`);
     return disk;
   }
 
+  /** Stops every server and releases the disks; idempotent. */
   stop(): void {
     for (const actor of this.actors.values()) actor.stop();
     this.actors.clear();
+    this.storage.dispose();
   }
 
   private actor(id: NodeId): RaftServerActor {
@@ -202,6 +206,17 @@ export class PaperCluster {
 
   private throwErrors(): void {
     if (this.errors.length > 0) throw this.errors[0];
+  }
+}
+
+function paperDisksOf(kind: PaperStorageKind): PaperDisks {
+  switch (kind) {
+    case 'virtual':
+      return virtualPaperDisks;
+    case 'wal-memory':
+      return new WalPaperDisks('memory');
+    case 'wal-real':
+      return new WalPaperDisks('real');
   }
 }
 
