@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, open, rm, statfs, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDurableLog } from '../src/io/durable-log-host.ts';
@@ -6,6 +6,18 @@ import { RealFileSystem } from '../src/io/real-file-system.ts';
 import { openWal } from '../src/io/wal.ts';
 import type { LogStorage } from '../src/protocol/storage.ts';
 import type { Entry } from '../src/protocol/types.ts';
+import {
+  commandOf,
+  cpuMicrosSince,
+  fileSystemName,
+  formatTable,
+  LatencySamples,
+  quantile,
+  rawAppendSyncRound,
+  resultFileName,
+  type Round,
+  writeResultFile,
+} from './common.ts';
 
 /**
  * The durable log's throughput and latency on the real disk: appenders → durable-log chart →
@@ -79,18 +91,6 @@ export interface LogBenchResult {
   };
 }
 
-/** One round's raw numbers. */
-interface Round {
-  records: number;
-  ms: number;
-  syncs: number;
-  cpuMicros: number;
-  latencies: Float64Array;
-}
-
-/** The most latencies kept per round: a fixed buffer, later samples overwrite at random. */
-const latencySamplesMax = 200_000;
-
 /** Runs every configuration, prints the table and writes the JSON; returns the result. */
 export async function runLogBench(options: LogBenchOptions): Promise<LogBenchResult> {
   const rounds = options.quick ? 1 : 3;
@@ -108,7 +108,7 @@ export async function runLogBench(options: LogBenchOptions): Promise<LogBenchRes
     const keep = (key: string, round: Round) => sums.set(key, [...(sums.get(key) ?? []), round]);
     for (let round = 0; round < rounds; round++) {
       for (const recordBytes of recordBytesMeasured) {
-        keep(`raw/${recordBytes}/1`, await rawRound(nextDir(), recordBytes, roundMs));
+        keep(`raw/${recordBytes}/1`, await rawAppendSyncRound(nextDir(), recordBytes, roundMs));
         for (const appenders of appenderCounts) {
           keep(`chart/${recordBytes}/${appenders}`, await chartRound(await openWalStorage(nextDir()), recordBytes, appenders, roundMs));
         }
@@ -118,41 +118,12 @@ export async function runLogBench(options: LogBenchOptions): Promise<LogBenchRes
     const measurements = [...sums].map(([key, list]) => summarize(key, list));
     const result = resultOf(measurements, { root, fileSystem, quick: options.quick, rounds, roundMs });
     printResult(result, options.print);
-    await mkdir(options.resultsDir, { recursive: true });
-    const file = join(options.resultsDir, `log-${result.startedAt.replace(/[:.]/g, '-')}.json`);
-    await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
+    const file = await writeResultFile(options.resultsDir, resultFileName('log-', result.startedAt), result);
     options.print(`wrote ${file}`);
     return result;
   } finally {
     await rm(root, { recursive: true, force: true });
   }
-}
-
-/** The raw loop: append one record, fdatasync, repeat, for `durationMs`. */
-async function rawRound(dir: string, recordBytes: number, durationMs: number): Promise<Round> {
-  await mkdir(dir, { recursive: true });
-  const file = await open(join(dir, 'raw.log'), 'a');
-  const record = commandOf(recordBytes);
-  const latencies = new LatencySamples();
-  let records = 0;
-  const cpuAtStart = process.cpuUsage();
-  const start = performance.now();
-  const stopAt = start + durationMs;
-  let now = start;
-  try {
-    while (now < stopAt) {
-      const sentAt = now;
-      await file.write(record);
-      await file.datasync();
-      now = performance.now();
-      latencies.add(now - sentAt);
-      records++;
-    }
-  } finally {
-    await file.close();
-    await rm(dir, { recursive: true, force: true });
-  }
-  return { records, ms: now - start, syncs: records, cpuMicros: cpuMicrosSince(cpuAtStart), latencies: latencies.values() };
 }
 
 /** A storage and what to do once the round is over. */
@@ -245,42 +216,6 @@ async function chartRound(bench: BenchStorage, recordBytes: number, appenders: n
   return { records, ms: end - start, syncs, cpuMicros, latencies: latencies.values() };
 }
 
-function cpuMicrosSince(start: NodeJS.CpuUsage): number {
-  const used = process.cpuUsage(start);
-  return used.user + used.system;
-}
-
-/** Keeps at most latencySamplesMax latencies, a uniform sample of all (reservoir sampling). */
-class LatencySamples {
-  readonly #samples = new Float64Array(latencySamplesMax);
-  #seen = 0;
-  #state = 0x9e3779b9;
-
-  add(ms: number): void {
-    if (this.#seen < latencySamplesMax) {
-      this.#samples[this.#seen] = ms;
-    } else {
-      const slot = this.#random() % (this.#seen + 1);
-      if (slot < latencySamplesMax) this.#samples[slot] = ms;
-    }
-    this.#seen++;
-  }
-
-  values(): Float64Array {
-    return this.#samples.slice(0, Math.min(this.#seen, latencySamplesMax));
-  }
-
-  /** xorshift32: deterministic, and no Math.random in a measurement. */
-  #random(): number {
-    let x = this.#state;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.#state = x >>> 0;
-    return this.#state;
-  }
-}
-
 function summarize(key: string, rounds: readonly Round[]): Measurement {
   const [kind, bytes, count] = key.split('/');
   const recordBytes = Number(bytes);
@@ -305,11 +240,6 @@ function summarize(key: string, rounds: readonly Round[]): Measurement {
     latencyMsP99: quantile(latencies, 0.99),
     cpuMicrosPerRecord: cpuMicros / Math.max(1, records),
   };
-}
-
-function quantile(sorted: Float64Array, q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
 function resultOf(
@@ -348,11 +278,8 @@ function printResult(result: LogBenchResult, print: (line: string) => void): voi
     for (const m of result.measurements.filter((m) => m.recordBytes === recordBytes && m.kind !== 'ceiling')) rows.push(rowOf(m, raw));
   }
   for (const m of result.measurements.filter((m) => m.kind === 'ceiling')) rows.push(rowOf(m, undefined));
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column].length)));
-  const line = (cells: readonly string[]) => cells.map((cell, column) => (column < 2 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join('  ');
   print('');
-  print(line(header));
-  for (const row of rows) print(line(row));
+  for (const line of formatTable(header, rows, 2)) print(line);
   print('');
   const at256 = result.targets.recordsPerSecondAt256x100;
   const ratio = result.targets.singleAppenderLatencyRatio;
@@ -382,25 +309,4 @@ function rowOf(m: Measurement, raw: Measurement | undefined): string[] {
     raw === undefined ? '-' : `${(m.recordsPerSecond / raw.recordsPerSecond).toFixed(2)}×`,
     raw === undefined ? '-' : `${(m.latencyMsP50 / raw.latencyMsP50).toFixed(2)}×`,
   ];
-}
-
-/** A record's bytes: not all zeros, so nothing downstream can shortcut them. */
-function commandOf(bytes: number): Uint8Array {
-  const command = new Uint8Array(bytes);
-  for (let i = 0; i < bytes; i++) command[i] = (i * 31 + 7) & 0xff;
-  return command;
-}
-
-const fileSystemMagics: Record<number, string> = {
-  0xef53: 'ext4',
-  0x01021994: 'tmpfs',
-  0x58465342: 'xfs',
-  0x9123683e: 'btrfs',
-  0x6969: 'nfs',
-  0x794c7630: 'overlayfs',
-};
-
-async function fileSystemName(dir: string): Promise<string> {
-  const { type } = await statfs(dir);
-  return fileSystemMagics[type] ?? `type 0x${type.toString(16)}`;
 }

@@ -1,44 +1,57 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { hasErrorCode } from '../src/protocol/errors.ts';
+import { runClusterBench } from './cluster-bench.ts';
+import { clusterBenchUsage, parseClusterBenchArgs } from './cluster-bench-options.ts';
 import { runLogBench } from './log-bench.ts';
 
 /**
- * `npm run bench -- <suite> [--quick] [--dir <folder>]`. Suites: `log` (the durable log against the
- * raw disk). `cluster` is reserved for the whole-cluster benchmark. Results go to bench/results/.
+ * `npm run bench -- [cluster] [options]`: the cluster benchmark (raftchart against etcd, with the
+ * machine's limits); `npm run bench -- log [--quick] [--dir <folder>]`: the durable log against the
+ * raw disk. Results go to bench/results/.
  */
 
-const usage = `usage: npm run bench -- <suite> [--quick] [--dir <folder>]
-suites:
-  log       durable-log chart + WAL on the real disk, beside a raw append + fdatasync loop
-options:
+const usage = `usage: npm run bench -- [cluster] [options]     raftchart (and etcd when on PATH) under closed-loop load
+       npm run bench -- log [--quick] [--dir DIR]  durable-log chart + WAL beside a raw append + fdatasync loop
+
+${clusterBenchUsage}
+
+log options:
   --quick   a few seconds instead of about a minute
   --dir     where temporary logs go (default: the OS temp folder; it must be on the disk to measure)`;
 
 const resultsDir = join(fileURLToPath(new URL('.', import.meta.url)), 'results');
 
 async function main(argv: readonly string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const [suite, ...rest] = argv;
+  try {
+    if (suite === 'log') return await logSuite(rest);
+    const options = parseClusterBenchArgs(suite === 'cluster' ? rest : argv, resultsDir);
+    if (options.help) {
+      console.log(usage);
+      return 0;
+    }
+    await runClusterBench(options, (line) => console.log(line));
+    return 0;
+  } catch (error) {
+    if (!hasErrorCode(error, 'InvalidOptions')) throw error;
+    console.error(`bench: ${(error as Error).message}\n\n${usage}`);
+    return 2;
+  }
+}
+
+async function logSuite(argv: readonly string[]): Promise<number> {
+  const { values } = parseArgs({
     args: [...argv],
-    allowPositionals: true,
     options: { quick: { type: 'boolean', default: false }, dir: { type: 'string' }, help: { type: 'boolean', default: false } },
   });
-  const suite = positionals[0];
-  if (values.help || suite === undefined) {
+  if (values.help) {
     console.log(usage);
-    return suite === undefined && !values.help ? 2 : 0;
+    return 0;
   }
-  switch (suite) {
-    case 'log':
-      await runLogBench({ quick: values.quick, parentDir: values.dir, resultsDir, print: (line) => console.log(line) });
-      return 0;
-    case 'cluster':
-      console.error('the cluster benchmark is not written yet');
-      return 2;
-    default:
-      console.error(`unknown suite '${suite}'\n${usage}`);
-      return 2;
-  }
+  await runLogBench({ quick: values.quick, parentDir: values.dir, resultsDir, print: (line) => console.log(line) });
+  return 0;
 }
 
 process.exitCode = await main(process.argv.slice(2));

@@ -34,4 +34,16 @@ describe('raftchart command', () => {
     expect(code).toBe(2);
     expect(err.join('\n')).toMatch(/unknown command 'frobnicate'/);
   });
+
+  it('prints the benchmark options with bench --help', async () => {
+    const { code, out } = await run(['bench', '--help']);
+    expect(code).toBe(0);
+    expect(out.join('\n')).toMatch(/--concurrency 1,16,64,256,1024/);
+  });
+
+  it('refuses a bad benchmark number with exit code 2 and says what it takes', async () => {
+    const { code, err } = await run(['bench', '--nodes', '3,12']);
+    expect(code).toBe(2);
+    expect(err.join('\n')).toBe("raftchart bench: --nodes takes a comma list of whole numbers from 1 to 9, got '12'.");
+  });
 });

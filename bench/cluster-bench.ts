@@ -1,0 +1,351 @@
+import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { LoadPlan, LoadWindow } from './closed-loop.ts';
+import { formatTable, loadAverageNow, machineInfo, resultFileName, writeResultFile, type MachineInfo } from './common.ts';
+import { centerShape, type ClusterBenchOptions, type ClusterShape } from './cluster-bench-options.ts';
+import { findEtcd, type EtcdCluster } from './etcd-cluster.ts';
+import { connectionsMax, etcdMembers, measureEtcd } from './etcd-load.ts';
+import { LatencyHistogram } from './latency-histogram.ts';
+import { measureLimits, type MachineLimits } from './machine-limits.ts';
+import { Progress } from './progress.ts';
+import { measureRaftchart } from './raftchart-load.ts';
+import { renderChart, type ChartSeries } from './svg-chart.ts';
+
+/**
+ * The cluster benchmark (issue #6): closed-loop clients against raftchart (LocalCluster, public
+ * API only) and, when its binary is on PATH, etcd, at each concurrency; beside them the machine's
+ * limits measured in the same run. Repetitions interleave the configurations (each repetition
+ * starts fresh clusters) so a machine that slows down mid-run affects every configuration alike.
+ * Writes `<timestamp>.json`, `<timestamp>.svg` and `latest.svg` into the results folder.
+ */
+
+/** One configuration, summed over its repetitions. */
+export interface ConfigResult {
+  readonly system: 'raftchart' | 'etcd';
+  readonly nodes: number;
+  readonly concurrency: number;
+  readonly bytes: number;
+  readonly fsync: boolean;
+  /** Committed (and applied) operations per second: the median over repetitions. */
+  readonly opsPerSec: number;
+  readonly opsPerSecMin: number;
+  readonly opsPerSecMax: number;
+  readonly opsPerSecByRep: readonly number[];
+  /** Latency percentiles over every repetition's operations (one HDR histogram). */
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly p999Ms: number;
+  readonly minMs: number;
+  readonly maxMs: number;
+  /** CPU seconds (every thread of this process; for etcd its members' too) per 1,000 operations. */
+  readonly cpuSecPer1kOps: number;
+  /** Largest resident memory sampled while measuring (raftchart: this process; etcd: its members). */
+  readonly peakRssMb: number;
+  readonly repetitions: number;
+  readonly ops: number;
+  /** raftchart: proposals retried after NotLeader or Timeout (warm-up included). */
+  readonly retries: number;
+}
+
+export interface Target {
+  readonly name: string;
+  readonly goal: string;
+  /** null when what it compares was not measured in this run. */
+  readonly value: number | null;
+  readonly met: boolean | null;
+}
+
+export interface ClusterBenchResult {
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly quick: boolean;
+  readonly matrix: {
+    readonly shapes: readonly ClusterShape[];
+    readonly concurrency: readonly number[];
+    readonly durationMs: number;
+    readonly warmupMs: number;
+    readonly reps: number;
+    /** The etcd binary, or null when etcd did not run. */
+    readonly etcd: string | null;
+    readonly etcdMembers: number;
+    readonly etcdConnections: number;
+  };
+  readonly machine: MachineInfo & { readonly loadAverageAtEnd: readonly number[] };
+  readonly limits: MachineLimits | null;
+  readonly results: readonly ConfigResult[];
+  /** raftchart, 3 servers, 100 B, fsync on, at its best concurrency. */
+  readonly best: ConfigResult | null;
+  /** etcd, 100 B, at its best concurrency. */
+  readonly etcdBest: ConfigResult | null;
+  /** best.opsPerSec / etcdBest.opsPerSec; null without etcd. */
+  readonly ratioVsEtcd: number | null;
+  readonly targets: readonly Target[];
+}
+
+/** Time the limit probes take, each. */
+const limitProbeMs = { quick: 1000, full: 2000 };
+
+/** Runs the benchmark, prints progress (stderr) and the table (`print`), writes the files; returns the result. */
+export async function runClusterBench(options: ClusterBenchOptions, print: (line: string) => void): Promise<ClusterBenchResult> {
+  const startedAt = new Date().toISOString();
+  const root = await mkdtemp(join(options.dir ?? tmpdir(), 'raftchart-bench-'));
+  const etcd = options.etcd === 'off' ? null : findEtcd();
+  const running = new Set<EtcdCluster>();
+  const onInterrupt = () => {
+    process.stderr.write('\ninterrupted: stopping etcd members and removing temporary folders\n');
+    void Promise.all([...running].map((cluster) => cluster.stop()))
+      .then(() => rm(root, { recursive: true, force: true }))
+      .finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onInterrupt);
+  try {
+    const machine = await machineInfo(root);
+    print(describeRun(options, machine, etcd));
+    if (machine.fileSystem === 'tmpfs') print('warning: tmpfs does not reach a disk; pass --dir on the disk to measure');
+    const etcdRuns = etcd === null ? [] : [...new Set(options.shapes.map((shape) => shape.bytes))].map((bytes) => ({ etcd, bytes, parentDir: root }));
+    const progress = new Progress((options.limits ? 1 : 0) + options.reps * (options.shapes.length + etcdRuns.length) * options.concurrency.length);
+    let limits: MachineLimits | null = null;
+    if (options.limits) {
+      progress.start('machine limits: raw append + fdatasync, worker postMessage');
+      limits = await measureLimits(root, centerShape.bytes, options.quick ? limitProbeMs.quick : limitProbeMs.full);
+      progress.step();
+    }
+    const windows = new Map<string, RepWindow[]>();
+    const keep = (key: ConfigKey, window: RepWindow) => windows.set(JSON.stringify(key), [...(windows.get(JSON.stringify(key)) ?? []), window]);
+    const plans: LoadPlan[] = options.concurrency.map((concurrency) => ({ concurrency, warmupMs: options.warmupMs, durationMs: options.durationMs }));
+    // Announces each window as it begins and keeps it once it ends: plans run in order.
+    const recorder = (rep: number, key: (concurrency: number) => ConfigKey) => {
+      let next = 0;
+      const announce = () => progress.start(`rep ${rep}/${options.reps}: ${describeConfig(key(plans[next].concurrency))}`);
+      announce();
+      return (window: RepWindow) => {
+        keep(key(plans[next].concurrency), window);
+        progress.step();
+        if (++next < plans.length) announce();
+      };
+    };
+    for (let rep = 1; rep <= options.reps; rep++) {
+      for (const shape of options.shapes) {
+        const record = recorder(rep, (concurrency) => ({ system: 'raftchart', ...shape, concurrency }));
+        await measureRaftchart({ ...shape, parentDir: root }, plans, record);
+      }
+      for (const run of etcdRuns) {
+        const record = recorder(rep, (concurrency) => ({ system: 'etcd', nodes: etcdMembers, bytes: run.bytes, fsync: true, concurrency }));
+        await measureEtcd(run, plans, (window) => record({ ...window, retries: 0 }), (cluster) => running.add(cluster));
+      }
+    }
+    progress.finish();
+    const results = [...windows].map(([key, reps]) => summarize(JSON.parse(key) as ConfigKey, reps));
+    const result = resultOf({ startedAt, options, machine, etcd, limits, results });
+    for (const line of formatResult(result)) print(line);
+    await writeFiles(result, options.resultsDir, print);
+    return result;
+  } finally {
+    process.off('SIGINT', onInterrupt);
+    await Promise.all([...running].map((cluster) => cluster.stop()));
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+type ConfigKey = Pick<ConfigResult, 'system' | 'nodes' | 'bytes' | 'fsync' | 'concurrency'>;
+type RepWindow = LoadWindow & { readonly retries: number };
+
+/** One configuration's repetitions → its figures. */
+export function summarize(key: ConfigKey, reps: readonly RepWindow[]): ConfigResult {
+  const latencies = new LatencyHistogram();
+  for (const rep of reps) latencies.add(rep.latencies);
+  const summary = latencies.summary();
+  const opsPerSecByRep = reps.map((rep) => (rep.ops / rep.ms) * 1000);
+  const ops = reps.reduce((sum, rep) => sum + rep.ops, 0);
+  const cpuMicros = reps.reduce((sum, rep) => sum + rep.cpuMicros, 0);
+  return {
+    ...key,
+    opsPerSec: median(opsPerSecByRep),
+    opsPerSecMin: Math.min(...opsPerSecByRep),
+    opsPerSecMax: Math.max(...opsPerSecByRep),
+    opsPerSecByRep,
+    p50Ms: summary.p50Ms,
+    p99Ms: summary.p99Ms,
+    p999Ms: summary.p999Ms,
+    minMs: summary.minMs,
+    maxMs: summary.maxMs,
+    cpuSecPer1kOps: ops === 0 ? Number.NaN : cpuMicros / 1e6 / (ops / 1000),
+    peakRssMb: Math.max(...reps.map((rep) => rep.peakRssBytes)) / 1024 ** 2,
+    repetitions: reps.length,
+    ops,
+    retries: reps.reduce((sum, rep) => sum + rep.retries, 0),
+  };
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/** The issue's targets; reported, never asserted. */
+export const targetGoals = {
+  bestOpsPerSecMin: 100_000,
+  ratioVsEtcdMin: 10,
+  concurrency1P50MsMax: 0.4,
+  concurrency1P99MsMax: 1.5,
+  fsyncOnShareOfOffMin: 0.8,
+  fiveServersShareOfThreeMin: 0.6,
+} as const;
+
+/** The JSON's top-level figures from the configurations' results. */
+export function resultOf(run: {
+  startedAt: string;
+  options: ClusterBenchOptions;
+  machine: MachineInfo;
+  etcd: string | null;
+  limits: MachineLimits | null;
+  results: readonly ConfigResult[];
+}): ClusterBenchResult {
+  const results = [...run.results].sort(compareConfigs);
+  const bestOf = (system: ConfigResult['system'], shape: ClusterShape) =>
+    results
+      .filter((r) => r.system === system && r.nodes === shape.nodes && r.bytes === shape.bytes && r.fsync === shape.fsync)
+      .reduce<ConfigResult | null>((best, r) => (best === null || r.opsPerSec > best.opsPerSec ? r : best), null);
+  const best = bestOf('raftchart', centerShape);
+  const etcdBest = bestOf('etcd', { ...centerShape, nodes: etcdMembers });
+  const ratioVsEtcd = best !== null && etcdBest !== null ? best.opsPerSec / etcdBest.opsPerSec : null;
+  const single = results.find((r) => r.system === 'raftchart' && r.nodes === centerShape.nodes && r.bytes === centerShape.bytes && r.fsync && r.concurrency === 1) ?? null;
+  const fsyncOff = bestOf('raftchart', { ...centerShape, fsync: false });
+  const five = bestOf('raftchart', { ...centerShape, nodes: 5 });
+  const share = (a: ConfigResult | null, b: ConfigResult | null) => (a !== null && b !== null ? a.opsPerSec / b.opsPerSec : null);
+  const atLeast = (value: number | null, goal: number) => (value === null ? null : value >= goal);
+  const atMost = (value: number | null, goal: number) => (value === null ? null : value <= goal);
+  const goals = targetGoals;
+  const targets: Target[] = [
+    { name: 'best ops/s (3 servers, 100 B, fsync on)', goal: `≥ ${goals.bestOpsPerSecMin}`, value: best?.opsPerSec ?? null, met: atLeast(best?.opsPerSec ?? null, goals.bestOpsPerSecMin) },
+    { name: 'best over etcd best', goal: `≥ ${goals.ratioVsEtcdMin}×`, value: ratioVsEtcd, met: atLeast(ratioVsEtcd, goals.ratioVsEtcdMin) },
+    { name: 'concurrency 1 p50 ms', goal: `≤ ${goals.concurrency1P50MsMax}`, value: single?.p50Ms ?? null, met: atMost(single?.p50Ms ?? null, goals.concurrency1P50MsMax) },
+    { name: 'concurrency 1 p99 ms', goal: `≤ ${goals.concurrency1P99MsMax}`, value: single?.p99Ms ?? null, met: atMost(single?.p99Ms ?? null, goals.concurrency1P99MsMax) },
+    { name: 'fsync on over fsync off (best ops/s)', goal: `≥ ${goals.fsyncOnShareOfOffMin}`, value: share(best, fsyncOff), met: atLeast(share(best, fsyncOff), goals.fsyncOnShareOfOffMin) },
+    { name: '5 servers over 3 servers (best ops/s)', goal: `≥ ${goals.fiveServersShareOfThreeMin}`, value: share(five, best), met: atLeast(share(five, best), goals.fiveServersShareOfThreeMin) },
+  ];
+  return {
+    startedAt: run.startedAt,
+    finishedAt: new Date().toISOString(),
+    quick: run.options.quick,
+    matrix: {
+      shapes: run.options.shapes,
+      concurrency: run.options.concurrency,
+      durationMs: run.options.durationMs,
+      warmupMs: run.options.warmupMs,
+      reps: run.options.reps,
+      etcd: run.etcd,
+      etcdMembers,
+      etcdConnections: connectionsMax,
+    },
+    machine: { ...run.machine, loadAverageAtEnd: loadAverageNow() },
+    limits: run.limits,
+    results,
+    best,
+    etcdBest,
+    ratioVsEtcd,
+    targets,
+  };
+}
+
+/** raftchart before etcd, then servers, size, fsync on first, concurrency. */
+function compareConfigs(a: ConfigResult, b: ConfigResult): number {
+  const systemOrder = (r: ConfigResult) => (r.system === 'raftchart' ? 0 : 1);
+  return systemOrder(a) - systemOrder(b) || a.nodes - b.nodes || a.bytes - b.bytes || Number(b.fsync) - Number(a.fsync) || a.concurrency - b.concurrency;
+}
+
+function describeRun(options: ClusterBenchOptions, machine: MachineInfo, etcd: string | null): string {
+  const shapes = options.shapes.map((shape) => `${count(shape.nodes, 'server')} ${formatBytes(shape.bytes)} fsync ${shape.fsync ? 'on' : 'off'}`).join('; ');
+  return (
+    `cluster benchmark${options.quick ? ' (quick)' : ''}: ${shapes}; concurrency ${options.concurrency.join(', ')}; ` +
+    `${options.reps} rep(s) of ${options.durationMs} ms after ${options.warmupMs} ms warm-up\n` +
+    `machine: ${machine.cpus} × ${machine.cpuModel}, load ${machine.loadAverage.join(' ')}, node ${machine.node}, ` +
+    `temp ${machine.tempDir} (${machine.fileSystem} on ${machine.device})\n` +
+    `etcd: ${etcd === null ? (options.etcd === 'off' ? 'skipped (--no-etcd)' : 'not on PATH, skipped (npm run bench:etcd installs it)') : etcd}`
+  );
+}
+
+function describeConfig(key: ConfigKey): string {
+  const servers = count(key.nodes, key.system === 'etcd' ? 'member' : 'server');
+  return `${key.system} ${servers}, ${formatBytes(key.bytes)}, fsync ${key.fsync ? 'on' : 'off'}, ${count(key.concurrency, 'client')}`;
+}
+
+/** The table, the limits and the targets, as printed at the end of a run (and pasted into the README). */
+export function formatResult(result: ClusterBenchResult): string[] {
+  const header = ['system', 'servers', 'bytes', 'fsync', 'clients', 'ops/s', 'min-max', 'p50 ms', 'p99 ms', 'p99.9 ms', 'cpu s/1k ops', 'peak RSS MB', 'retries'];
+  const rows = result.results.map((r) => [
+    r.system,
+    String(r.nodes),
+    formatBytes(r.bytes),
+    r.fsync ? 'on' : 'off',
+    String(r.concurrency),
+    formatCount(r.opsPerSec),
+    `${formatCount(r.opsPerSecMin)}-${formatCount(r.opsPerSecMax)}`,
+    formatMs(r.p50Ms),
+    formatMs(r.p99Ms),
+    formatMs(r.p999Ms),
+    r.cpuSecPer1kOps.toFixed(2),
+    r.peakRssMb.toFixed(0),
+    String(r.retries),
+  ]);
+  const lines = ['', ...formatTable(header, rows, 4), ''];
+  if (result.limits !== null) {
+    const { disk, postMessage } = result.limits;
+    lines.push(
+      `limits: raw append + fdatasync (${formatBytes(disk.bytes)}, one at a time) ${formatCount(disk.syncsPerSec)}/s, p50 ${formatMs(disk.p50Ms)} ms, p99 ${formatMs(disk.p99Ms)} ms; ` +
+        `worker postMessage ${formatCount(postMessage.unbatchedPerSec)} msgs/s unbatched, ${formatCount(postMessage.batchedPerSec)} msgs/s in arrays of ${postMessage.batchSize}`,
+    );
+  }
+  lines.push(`load average at start ${result.machine.loadAverage.join(' ')}, at end ${result.machine.loadAverageAtEnd.join(' ')}`);
+  for (const target of result.targets) {
+    const verdict = target.met === null ? 'not measured' : target.met ? 'met' : 'missed';
+    const value = target.value === null ? '-' : Number(target.value.toPrecision(3)).toLocaleString('en-US');
+    lines.push(`target: ${target.name} ${target.goal}: ${value} (${verdict})`);
+  }
+  return lines;
+}
+
+/** The chart's lines: one per system and cluster shape. */
+export function chartSeries(results: readonly ConfigResult[]): ChartSeries[] {
+  const series = new Map<string, ChartSeries & { points: ChartSeries['points'][number][] }>();
+  for (const r of results) {
+    const label =
+      r.system === 'etcd'
+        ? `etcd, ${count(r.nodes, 'member')}, ${formatBytes(r.bytes)}`
+        : `raftchart, ${count(r.nodes, 'server')}, ${formatBytes(r.bytes)}, fsync ${r.fsync ? 'on' : 'off'}`;
+    const line = series.get(label) ?? { label, points: [] };
+    line.points.push({ concurrency: r.concurrency, opsPerSec: r.opsPerSec, p99Ms: r.p99Ms });
+    series.set(label, line);
+  }
+  return [...series.values()];
+}
+
+async function writeFiles(result: ClusterBenchResult, resultsDir: string, print: (line: string) => void): Promise<void> {
+  const name = resultFileName('', result.startedAt);
+  const json = await writeResultFile(resultsDir, name, result);
+  const svg = json.replace(/\.json$/, '.svg');
+  const title = `raftchart${result.etcdBest === null ? '' : ' vs etcd'}: ${result.startedAt.slice(0, 16).replace('T', ' ')} UTC, ${result.machine.cpus} cpus, load ${result.machine.loadAverage[0]}`;
+  await writeFile(svg, renderChart(title, chartSeries(result.results)));
+  await copyFile(svg, join(resultsDir, 'latest.svg'));
+  print(`wrote ${json}, ${svg} and ${join(resultsDir, 'latest.svg')}`);
+}
+
+/** "1 server", "3 servers". */
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
+function formatBytes(bytes: number): string {
+  return bytes >= 1024 && bytes % 1024 === 0 ? `${bytes / 1024} KiB` : `${bytes} B`;
+}
+
+function formatCount(value: number): string {
+  return Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : '-';
+}
+
+function formatMs(value: number): string {
+  return Number.isFinite(value) ? value.toFixed(value < 10 ? 2 : 1) : '-';
+}

@@ -1,0 +1,139 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { encodeKeyValueCommand, hasErrorCode, LocalCluster, RaftchartError, type NodeId } from '../src/index.ts';
+import { runClosedLoop, thisProcess, type LoadPlan, type LoadWindow } from './closed-loop.ts';
+
+/**
+ * raftchart under load through its public API only: a LocalCluster in a temp folder on the
+ * measured disk; each client calls proposeAndWait on the leader (committed and applied there) and,
+ * told NotLeader or Timeout, waits for the cluster to name a leader and retries.
+ */
+
+/** Client keys have a fixed width so every client's command has the same size: c00000 … c99999. */
+const clientKeyDigits = 5;
+
+/** The smallest command size: a key-value `set` with an empty value. */
+export const minimumCommandBytes = encodeKeyValueCommand({ op: 'set', key: clientKey(0), value: '' }).byteLength;
+
+/**
+ * Client `client`'s command: the default state machine's `set` of its own key (so the store holds
+ * one value per client, not one per operation) with a value of 'x's padding it to exactly `bytes`.
+ */
+export function keyValueCommandOf(client: number, bytes: number): Uint8Array {
+  if (!(bytes >= minimumCommandBytes)) {
+    throw new RaftchartError('InvalidOptions', `a command takes at least ${minimumCommandBytes} bytes (a key-value set), asked for ${bytes}.`, { option: 'bytes' });
+  }
+  const command = encodeKeyValueCommand({ op: 'set', key: clientKey(client), value: 'x'.repeat(bytes - minimumCommandBytes) });
+  if (command.byteLength !== bytes) throw new Error(`a command of ${bytes} bytes came out ${command.byteLength} bytes long`);
+  return command;
+}
+
+function clientKey(client: number): string {
+  return `c${String(client).padStart(clientKeyDigits, '0')}`;
+}
+
+/** How long to wait for a leader before giving up on a run. */
+const leaderWaitMsMax = 15_000;
+const leaderPollMs = 10;
+/** A command retried this often in a row (leaders changing under it) ends the run. */
+const retriesPerCommandMax = 50;
+
+/**
+ * Which server leads, as far as the clients know; when one is told NotLeader, all of them wait for
+ * ONE lookup (status of every server, every 10 ms) rather than each polling on its own.
+ */
+export class LeaderTracker {
+  readonly #cluster: LocalCluster;
+  #leader: NodeId;
+  #lookup: Promise<NodeId> | null = null;
+
+  private constructor(cluster: LocalCluster, leader: NodeId) {
+    this.#cluster = cluster;
+    this.#leader = leader;
+  }
+
+  static async of(cluster: LocalCluster): Promise<LeaderTracker> {
+    return new LeaderTracker(cluster, await findLeader(cluster));
+  }
+
+  get leader(): NodeId {
+    return this.#leader;
+  }
+
+  /** The leader after `stale` turned out not to lead (or not to apply in time). */
+  async replace(stale: NodeId): Promise<NodeId> {
+    if (this.#leader !== stale) return this.#leader;
+    this.#lookup ??= findLeader(this.#cluster).then(
+      (leader) => {
+        this.#lookup = null;
+        return (this.#leader = leader);
+      },
+      (error: unknown) => {
+        this.#lookup = null;
+        throw error;
+      },
+    );
+    return this.#lookup;
+  }
+}
+
+/** The live server that says it leads, in the highest term any does; Timeout after leaderWaitMsMax. */
+async function findLeader(cluster: LocalCluster): Promise<NodeId> {
+  const giveUpAt = performance.now() + leaderWaitMsMax;
+  while (performance.now() < giveUpAt) {
+    const statuses = await Promise.all(cluster.nodeIds.map((id) => cluster.status(id)));
+    const leaders = statuses.filter((status) => status.alive && status.role === 'leader').sort((a, b) => b.term - a.term);
+    if (leaders.length > 0) return leaders[0].id;
+    await sleep(leaderPollMs);
+  }
+  throw new RaftchartError('Timeout', `no leader within ${leaderWaitMsMax} ms: is the machine overloaded?`);
+}
+
+export interface RaftchartRun {
+  readonly nodes: number;
+  readonly bytes: number;
+  readonly fsync: boolean;
+  /** Folder for the cluster's temp folder: on the disk to measure. */
+  readonly parentDir: string;
+}
+
+/**
+ * Starts one cluster for `run`, then measures each plan in turn on it (the cluster warms up
+ * between plans); stops it and removes its folder. Resolves one window per plan, in order;
+ * `onWindow` hears each as it ends.
+ */
+export async function measureRaftchart(run: RaftchartRun, plans: readonly LoadPlan[], onWindow: (window: LoadWindow & { retries: number }) => void): Promise<void> {
+  const dataDir = await mkdtemp(join(run.parentDir, 'raftchart-bench-'));
+  const cluster = await LocalCluster.start({ nodes: run.nodes, fsync: run.fsync, dataDir }).catch(async (error: unknown) => {
+    await rm(dataDir, { recursive: true, force: true });
+    throw error;
+  });
+  try {
+    const tracker = await LeaderTracker.of(cluster);
+    for (const plan of plans) {
+      const commands = Array.from({ length: plan.concurrency }, (_, client) => keyValueCommandOf(client, run.bytes));
+      let retries = 0;
+      const operation = async (client: number) => {
+        for (let attempt = 0; attempt <= retriesPerCommandMax; attempt++) {
+          const leader = tracker.leader;
+          try {
+            const { result } = await cluster.proposeAndWait(leader, commands[client]);
+            if ((result as { ok?: unknown }).ok !== true) throw new Error(`the key-value store refused a benchmark command: ${JSON.stringify(result)}`);
+            return;
+          } catch (error) {
+            if (!hasErrorCode(error, 'NotLeader') && !hasErrorCode(error, 'Timeout')) throw error;
+            retries++;
+            await tracker.replace(leader);
+          }
+        }
+        throw new RaftchartError('Timeout', `a command was retried ${retriesPerCommandMax} times: leadership keeps changing; is the machine overloaded?`);
+      };
+      const window = await runClosedLoop(operation, plan, thisProcess);
+      onWindow({ ...window, retries });
+    }
+  } finally {
+    await cluster.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { parseClusterBenchArgs } from '../../bench/cluster-bench-options.ts';
+
+const parse = (argv: string[]) => parseClusterBenchArgs(argv, 'results');
+
+function codeOf(run: () => unknown): unknown {
+  try {
+    run();
+  } catch (error) {
+    return { code: (error as { code?: unknown }).code, message: (error as Error).message };
+  }
+  throw new Error('expected an error');
+}
+
+describe('cluster benchmark options', () => {
+  it('by default varies one axis at a time around 3 servers, 100 B, fsync on', () => {
+    const options = parse([]);
+    expect(options.shapes).toEqual([
+      { nodes: 3, bytes: 100, fsync: true },
+      { nodes: 1, bytes: 100, fsync: true },
+      { nodes: 5, bytes: 100, fsync: true },
+      { nodes: 3, bytes: 100, fsync: false },
+      { nodes: 3, bytes: 1024, fsync: true },
+    ]);
+    expect(options.concurrency).toEqual([1, 16, 64, 256, 1024]);
+    expect(options).toMatchObject({ reps: 3, durationMs: 4000, warmupMs: 1000, etcd: 'auto', limits: true, resultsDir: 'results', quick: false });
+  });
+
+  it('--quick measures 3 servers, 100 B, fsync on at concurrency 1 and 256', () => {
+    const options = parse(['--quick']);
+    expect(options.shapes).toEqual([{ nodes: 3, bytes: 100, fsync: true }]);
+    expect(options.concurrency).toEqual([1, 256]);
+    expect(options.quick).toBe(true);
+  });
+
+  it('takes every combination of the lists given, the rest at the center', () => {
+    const options = parse(['--nodes', '5,1', '--fsync', 'off,on', '--concurrency', '8', '--duration-ms', '500', '--reps', '1', '--no-etcd']);
+    expect(options.shapes).toEqual([
+      { nodes: 1, bytes: 100, fsync: true },
+      { nodes: 1, bytes: 100, fsync: false },
+      { nodes: 5, bytes: 100, fsync: true },
+      { nodes: 5, bytes: 100, fsync: false },
+    ]);
+    expect(options).toMatchObject({ concurrency: [8], durationMs: 500, reps: 1, etcd: 'off' });
+  });
+
+  it('refuses bad input with InvalidOptions and says what to do', () => {
+    expect(codeOf(() => parse(['--frob']))).toEqual({ code: 'InvalidOptions', message: expect.stringMatching(/Unknown option '--frob'.*--help/) });
+    expect(codeOf(() => parse(['--reps', 'x']))).toEqual({ code: 'InvalidOptions', message: "--reps takes a whole number from 1 to 100, got 'x'." });
+    expect(codeOf(() => parse(['--concurrency', '1,0']))).toMatchObject({ code: 'InvalidOptions', message: expect.stringMatching(/--concurrency takes a comma list/) });
+    expect(codeOf(() => parse(['--fsync', 'sometimes']))).toMatchObject({ code: 'InvalidOptions', message: expect.stringMatching(/--fsync takes on, off or on,off/) });
+    expect(codeOf(() => parse(['--bytes', '10']))).toMatchObject({ code: 'InvalidOptions', message: expect.stringMatching(/--bytes takes .* from 38 to/) });
+  });
+});
