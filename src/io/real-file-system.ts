@@ -1,3 +1,4 @@
+import { writevSync } from 'node:fs';
 import { constants, type FileHandle, open, mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import type { AppendableFile, CorruptibleFileSystem, CreateMode, FileSystem } from './file-system.ts';
 import { FileSystemError } from './file-system-error.ts';
@@ -81,7 +82,10 @@ class RealAppendableFile implements AppendableFile {
     let pending = buffers.filter((buffer) => buffer.length > 0);
     for (let call = 0; call < appendCallsMax && pending.length > 0; call++) {
       // O_APPEND: every writev lands at the current end, so a short write is simply resumed.
-      const { bytesWritten } = await this.#handle.writev(pending as Uint8Array[]);
+      // Synchronous on purpose: a write into the page cache takes microseconds, while the async
+      // call waits for a slot in libuv's thread pool, which every worker of the process shares
+      // (4 threads) and where other servers' fdatasyncs sit for milliseconds. Only datasync waits.
+      const bytesWritten = writevSync(this.#handle.fd, pending as Uint8Array[]);
       pending = dropWritten(pending, bytesWritten);
     }
     if (pending.length > 0) {
