@@ -507,6 +507,7 @@ export const raftServerMachine = setup({
           initial: 'awaitingVotes',
           states: {
             awaitingVotes: {
+              description: 'Waiting for replies; every heartbeat interval, asks again each peer that has not answered (§5.5).',
               after: {
                 heartbeatInterval: {
                   target: 'awaitingVotes',
@@ -547,6 +548,7 @@ export const raftServerMachine = setup({
       initial: 'replicating',
       states: {
         replicating: {
+          description: 'The heartbeat timer: every heartbeat interval, AppendEntries to every follower (§5.2).',
           after: {
             heartbeatInterval: {
               target: 'replicating',

@@ -5,14 +5,20 @@
 export { LocalCluster } from './cluster/local-cluster.ts';
 export type {
   AppliedEntry,
+  BusTap,
+  BusTapEvent,
+  NodeInspection,
+  WorkerStatusDetail,
   ClusterNetwork,
   ClusterOptions,
   CommittedResult,
   NetworkStats,
   NodeStatus,
   ProposeResult,
+  ServerInspectionEvent,
 } from './cluster/local-cluster.ts';
 export type { NodeId, Role } from './protocol/types.ts';
+export { Inspector, type InspectorOptions } from './inspect/inspector-server.ts';
 export { RaftchartError, hasErrorCode, type ErrorCode } from './protocol/errors.ts';
 export { errorCodes } from './cluster/error-codes.ts';
 export { KeyValueStore, encodeKeyValueCommand, type StateMachine, type StateMachineFactory } from './io/worker-state-machine.ts';

@@ -16,6 +16,23 @@ export interface NetworkStats {
 
 /** Deliveries waiting on a timer at once; past this, delayed messages are lost (a full router queue). */
 export const delayedDeliveriesMax = 200_000;
+/** Deliveries held while the bus is paused; past this, further ones are lost. */
+export const heldDeliveriesMax = 100_000;
+
+/** One message as the bus routed it, told to taps (the inspector) once its fate is decided. */
+export interface BusTapEvent {
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly type: string;
+  /** Deliveries scheduled: 0 when the network lost it, 2 when it duplicated it. */
+  readonly deliveries: number;
+  /** The delay of the first delivery (0 when lost or immediate). */
+  readonly delayMs: number;
+  /** Entries an AppendEntries carries (0 for any other message). */
+  readonly entries: number;
+}
+
+export type BusTap = (event: BusTapEvent) => void;
 
 /** A rough wire size: the fixed fields of a message plus, per entry, its header and command bytes (entries packed or not). */
 const messageOverheadBytes = 48;
@@ -44,6 +61,10 @@ export class MessageBus {
   #bytes = 0;
   #dropped = 0;
   #malformed = 0;
+  #paused = false;
+  /** Deliveries enqueued since the last flush while paused (bounded by heldDeliveriesMax). */
+  #held = 0;
+  readonly #taps = new Set<BusTap>();
   readonly #byType = new Map<string, { messages: number; bytes: number }>();
   #closed = false;
 
@@ -89,6 +110,31 @@ export class MessageBus {
     this.#ports.get(id)?.postMessage(batch);
   }
 
+  /**
+   * Calls `tap` with every routed message once the network model decided its fate, until the
+   * returned function is called. With no tap the bus does no extra work per message.
+   */
+  tap(tap: BusTap): () => void {
+    this.#taps.add(tap);
+    return () => this.#taps.delete(tap);
+  }
+
+  /** Holds every delivery (up to heldDeliveriesMax, then drops) until resume(); routing and counting go on. */
+  pause(): void {
+    this.#paused = true;
+  }
+
+  /** Releases the held deliveries, in order, and delivers as usual from now on. */
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    if (this.#outgoing.size > 0 && !this.#closed) this.#flushScheduled ??= setImmediate(() => this.#flush());
+  }
+
+  get paused(): boolean {
+    return this.#paused;
+  }
+
   stats(): NetworkStats {
     const byType: Record<string, { messages: number; bytes: number }> = {};
     for (const [type, counts] of this.#byType) byType[type] = { ...counts };
@@ -125,6 +171,7 @@ export class MessageBus {
     this.#count(type, message);
     const delays = this.model.decide(from, to, this.#random);
     if (delays.length === 0) this.#dropped++;
+    if (this.#taps.size > 0) this.#tell(from, to, type, message, delays);
     for (const delayMs of delays) {
       if (delayMs === 0) this.#enqueue(to, message);
       else this.#delay(from, to, message, delayMs);
@@ -141,6 +188,14 @@ export class MessageBus {
       counts.messages++;
       counts.bytes += bytes;
     }
+  }
+
+  #tell(from: NodeId, to: NodeId, type: string, message: object, delays: readonly number[]): void {
+    // Untrusted until the receiver validates it: any shape may come here.
+    const entries = (message as { entries?: unknown }).entries as { count?: unknown; length?: unknown } | null | undefined;
+    const count = typeof entries === 'object' && entries !== null ? Number(entries.count ?? entries.length ?? 0) : 0;
+    const event: BusTapEvent = { from, to, type, deliveries: delays.length, delayMs: delays[0] ?? 0, entries: Number.isFinite(count) ? count : 0 };
+    for (const tap of this.#taps) tap(event);
   }
 
   #delay(from: NodeId, to: NodeId, message: unknown, delayMs: number): void {
@@ -160,14 +215,20 @@ export class MessageBus {
       this.#dropped++;
       return;
     }
+    if (this.#paused && this.#held++ >= heldDeliveriesMax) {
+      this.#dropped++;
+      return;
+    }
     const queue = this.#outgoing.get(to);
     if (queue === undefined) this.#outgoing.set(to, [message]);
     else queue.push(message);
-    this.#flushScheduled ??= setImmediate(() => this.#flush());
+    if (!this.#paused) this.#flushScheduled ??= setImmediate(() => this.#flush());
   }
 
   #flush(): void {
     this.#flushScheduled = null;
+    if (this.#paused) return;
+    this.#held = 0;
     for (const [to, batch] of this.#outgoing) {
       const port = this.#ports.get(to);
       if (port === undefined) this.#dropped += batch.length;

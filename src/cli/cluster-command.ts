@@ -5,13 +5,20 @@ import { Random } from '../core/random.ts';
 import { hasErrorCode } from '../protocol/errors.ts';
 import type { NodeId } from '../protocol/types.ts';
 import { encodeKeyValueCommand } from '../io/worker-state-machine.ts';
+import { Inspector } from '../inspect/inspector-server.ts';
 import type { CliIo } from './run-cli.ts';
 import { UsageError } from './sim-command.ts';
+import { startStatelyBridge, statelyPortDefault, type StatelyBridge } from '../inspect/stately-bridge.ts';
 
 export const clusterUsage = `raftchart cluster: a local cluster of worker threads on real files
 
   raftchart cluster [--nodes 5] [--data-dir DIR] [--election-timeout 150-300] [--heartbeat 50]
-                    [--no-fsync] [--seed N] [--duration-ms N]
+                    [--no-fsync] [--seed N] [--duration-ms N] [--inspect] [--port 4000]
+--inspect: serve the live inspector page on http://127.0.0.1:4000/ (any free port when 4000 is
+  taken); --port N serves it on port N exactly (and implies --inspect; 0 = any free port).
+--stately: stream every server's statecharts to Stately's inspector: open the printed
+  http://localhost:8080 page (it frames https://stately.ai/inspect, so the browser must be
+  online); --stately-port N relays on port N instead (and implies --stately).
 on a terminal: a live view; keys 1-9 crash/restart that server, p partition (random halves),
   h heal, u toggle an unreliable network, b propose a burst of 100 commands, q or Ctrl-C stop.
 otherwise: a status line per second until SIGINT/SIGTERM or --duration-ms.`;
@@ -31,6 +38,9 @@ interface ClusterCommandOptions {
   readonly durationMs?: number;
 }
 
+/** The inspector's port when --inspect is given without --port; a free one when it is taken. */
+export const inspectorPortDefault = 4000;
+
 /** `raftchart cluster`: runs a LocalCluster until told to stop; returns the exit code. */
 export async function clusterCommand(argv: readonly string[], io: CliIo, tty = process.stdout.isTTY === true && process.stdin.isTTY === true): Promise<number> {
   const { values } = parseArgs({
@@ -43,6 +53,10 @@ export async function clusterCommand(argv: readonly string[], io: CliIo, tty = p
       'no-fsync': { type: 'boolean', default: false },
       seed: { type: 'string' },
       'duration-ms': { type: 'string' },
+      inspect: { type: 'boolean', default: false },
+      port: { type: 'string' },
+      stately: { type: 'boolean', default: false },
+      'stately-port': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -61,15 +75,43 @@ export async function clusterCommand(argv: readonly string[], io: CliIo, tty = p
     seed: values.seed === undefined ? undefined : wholeNumber(values.seed, 'seed', 0, 2 ** 31),
     durationMs: values['duration-ms'] === undefined ? undefined : wholeNumber(values['duration-ms'], 'duration-ms', 0, 2 ** 31),
   };
-  const cluster = await LocalCluster.start(options).catch((error: unknown) => {
+  // Checked before any server starts: --port N exactly, else 4000 or any free port.
+  const inspectorPort = values.port !== undefined ? { port: wholeNumber(values.port, 'port', 0, 65_535), exact: true } : values.inspect ? { port: inspectorPortDefault, exact: false } : null;
+  const stately = values.stately || values['stately-port'] !== undefined ? await startStately(values['stately-port'], io) : null;
+  const cluster = await LocalCluster.start(stately === null ? options : { ...options, onInspectionEvent: stately.send }).catch((error: unknown) => {
+    stately?.stop();
     throw hasErrorCode(error, 'InvalidOptions') ? new UsageError((error as Error).message) : error;
   });
+  let inspector: Inspector | null = null;
   try {
-    await (tty ? liveView(cluster, options, io) : plainView(cluster, options, io));
+    if (inspectorPort !== null) inspector = await startInspector(cluster, inspectorPort);
+    if (inspector !== null) io.out(`inspector: ${inspector.url}`);
+    await (tty ? liveView(cluster, options, io, inspector?.url ?? null) : plainView(cluster, options, io));
   } finally {
+    await inspector?.close();
     await cluster.stop();
+    stately?.stop();
   }
   return 0;
+}
+
+/** Stately's relay on --stately-port (default 8080); a taken port is a usage error. */
+async function startStately(port: string | undefined, io: CliIo): Promise<StatelyBridge> {
+  const bridge = await startStatelyBridge({ port: port === undefined ? statelyPortDefault : wholeNumber(port, 'stately-port', 0, 65_535) }).catch((error: unknown) => {
+    throw hasErrorCode(error, 'InvalidOptions') ? new UsageError((error as Error).message) : error;
+  });
+  io.out(`Stately inspector: open ${bridge.url} in a browser that is online`);
+  return bridge;
+}
+
+/** The inspector on its port; when that is taken, on any free port unless the port was given exactly. */
+async function startInspector(cluster: LocalCluster, { port, exact }: { readonly port: number; readonly exact: boolean }): Promise<Inspector> {
+  try {
+    return await Inspector.start(cluster, { port, portFallback: !exact });
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'EADDRINUSE') throw new UsageError(`--port ${port}: the port is taken; choose another, or --port 0 for any free port`);
+    throw error;
+  }
 }
 
 /** What one refresh shows: every server's status and the bus's message rate. */
@@ -150,7 +192,7 @@ async function runUntilStopped(durationMs: number | undefined, everyMs: number, 
 }
 
 /** A terminal: the live view, redrawn ~4×/s, with keys to inject faults. */
-async function liveView(cluster: LocalCluster, options: ClusterCommandOptions, io: CliIo): Promise<void> {
+async function liveView(cluster: LocalCluster, options: ClusterCommandOptions, io: CliIo, inspectorUrl: string | null): Promise<void> {
   const sampler = new Sampler(cluster);
   const random = new Random(cluster.seed, 'cli');
   let reliable = true;
@@ -205,7 +247,7 @@ async function liveView(cluster: LocalCluster, options: ClusterCommandOptions, i
           const seen = terms.get(s.id);
           if (seen === undefined || seen.term !== s.term) terms.set(s.id, { term: s.term, atMs: elapsedMs });
         }
-        draw(io, cluster, statuses, terms, messagesPerSec, elapsedMs, reliable, note);
+        draw(io, cluster, statuses, terms, messagesPerSec, elapsedMs, reliable, inspectorUrl === null ? note : `inspector: ${inspectorUrl}   ${note}`);
       },
       (stop) => {
         stdin.on('keypress', (_: string, key: { name?: string; sequence?: string; ctrl?: boolean }) => {

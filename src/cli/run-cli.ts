@@ -1,6 +1,8 @@
 import { parseArgs } from 'node:util';
 import { runDemo } from '../sim/demo.ts';
+import { benchCommand } from './bench-command.ts';
 import { clusterCommand } from './cluster-command.ts';
+import { machinesCommand } from './machines-command.ts';
 import { simCommand, UsageError } from './sim-command.ts';
 
 export interface CliIo {
@@ -13,7 +15,9 @@ const usage = `usage: raftchart <command> [options]
 commands:
   demo [--nodes 5] [--commands 3] [--seed 1]   a simulated cluster elects a leader and commits commands
   sim  …                                       the deterministic simulator (raftchart sim --help)
-  cluster [--nodes 5] …                        a live cluster of worker threads (raftchart cluster --help)`;
+  cluster [--nodes 5] …                        a live cluster of worker threads (raftchart cluster --help)
+  bench [--quick] …                            raftchart (and etcd) under load: ops/s, latency (raftchart bench --help)
+  machines [--format json|mermaid|svg]         write the statecharts to docs/machines (raftchart machines --help)`;
 
 /** The `raftchart` command: argv in, library calls, an exit code out. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
@@ -37,6 +41,10 @@ async function dispatch(command: string | undefined, rest: readonly string[], io
       return simCommand(rest, io);
     case 'cluster':
       return clusterCommand(rest, io);
+    case 'bench':
+      return benchCommand(rest, io);
+    case 'machines':
+      return machinesCommand(rest, io);
     case undefined:
     case 'help':
     case '--help':

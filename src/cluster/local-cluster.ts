@@ -2,17 +2,20 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { MessageBus, type NetworkStats } from '../bus/message-bus.ts';
+import { MessageBus, type BusTap, type NetworkStats } from '../bus/message-bus.ts';
 import { longReordering, reliableNetwork, unreliableNetwork } from '../bus/fault-model.ts';
 import { resolveRaftConfig, type RaftConfig } from '../core/config.ts';
 import { RaftchartError } from '../protocol/errors.ts';
 import type { EntryKind, NodeId } from '../protocol/types.ts';
 import { commandBytesMax } from '../protocol/validate.ts';
-import type { AppliedBatch, WorkerCounters, WorkerStatus } from '../io/worker-protocol.ts';
+import type { AppliedBatch, WorkerCounters, WorkerStatus, WorkerStatusDetail } from '../io/worker-protocol.ts';
 import { unpackEntries } from '../io/worker-wire.ts';
+import type { ServerInspectionEvent } from '../io/inspection-events.ts';
+export type { ServerInspectionEvent } from '../io/inspection-events.ts';
 import { ServerWorker } from './server-worker.ts';
 
-export type { NetworkStats } from '../bus/message-bus.ts';
+export type { BusTap, BusTapEvent, NetworkStats } from '../bus/message-bus.ts';
+export type { WorkerStatusDetail } from '../io/worker-protocol.ts';
 
 /** Options of LocalCluster.start; every one is checked, a bad one is an InvalidOptions error naming it. */
 export interface ClusterOptions {
@@ -33,13 +36,28 @@ export interface ClusterOptions {
    * in each server's worker. Default: the in-memory KeyValueStore (src/io/worker-state-machine.ts).
    */
   readonly stateMachine?: string | URL;
+  /**
+   * Called on the main thread with every XState inspection event of every server's charts
+   * (raft-server and its durable log), made plain in the worker: `raftchart cluster --stately`
+   * forwards them to Stately's inspector. Omitted (the default): the workers inspect nothing.
+   */
+  readonly onInspectionEvent?: (event: ServerInspectionEvent) => void;
 }
 
 /** What a server reports of itself, with its id and whether its worker is running. */
-export interface NodeStatus extends Omit<WorkerStatus, 'failed'> {
+export interface NodeStatus extends Omit<WorkerStatus, 'failed' | 'detail'> {
   readonly id: NodeId;
   readonly alive: boolean;
 }
+
+/** A server's status with its chart's inner state (inspect()); `detail` is null for a crashed server. */
+export interface NodeInspection extends NodeStatus {
+  readonly detail: WorkerStatusDetail | null;
+}
+
+/** Log entries inspect() returns by default, and at most. */
+export const inspectLogTailDefault = 50;
+export const inspectLogTailMax = 200;
 
 /** Raft's Start(): where the command went if this server leads; `isLeader: false` otherwise. */
 export interface ProposeResult {
@@ -78,6 +96,20 @@ export interface ClusterNetwork {
   /** true: some messages are held 200–2000 ms, arriving far behind later ones. */
   setLongReordering(on: boolean): void;
   stats(): NetworkStats;
+  /** Holds every delivery between servers (up to 100,000, then drops) until resume(); sending and counting go on. */
+  pause(): void;
+  /** Releases the held deliveries in order; normal delivery from now on. */
+  resume(): void;
+  isPaused(): boolean;
+  /** True while setReliable(false) is in force (messages dropped or delayed at random). */
+  isReliable(): boolean;
+  /** True when the links (disconnect, partition) let a message from `from` reach `to`, before random loss. */
+  isLinkUp(from: NodeId, to: NodeId): boolean;
+  /**
+   * Calls `listener` with every message the bus routes, and its fate, until the returned function
+   * is called. Runs on the bus's path: keep it cheap. No tap, no cost.
+   */
+  tap(listener: BusTap): () => void;
 }
 
 /** How long proposeAndWait waits for its entry to apply before giving up (leadership may have moved). */
@@ -91,13 +123,26 @@ interface ResolvedOptions {
   readonly fsync: boolean;
   readonly seed: number;
   readonly stateMachineModule: string | null;
+  readonly onInspectionEvent: ((event: ServerInspectionEvent) => void) | null;
 }
 
+/** A proposeAndWait waiting for its index to be applied; several at one index form a list. */
 interface Waiter {
   readonly term: number;
+  /** performance.now() past which it rejects with Timeout. */
+  readonly deadline: number;
+  readonly timeoutMs: number;
   readonly resolve: (result: CommittedResult) => void;
   readonly reject: (error: Error) => void;
+  next: Waiter | null;
 }
+
+/**
+ * How often waiting proposeAndWait calls are checked against their deadlines: one timer for all
+ * of them instead of one per call (a busy cluster has thousands waiting), so a Timeout comes up
+ * to this much late.
+ */
+export const waiterSweepMs = 20;
 
 /**
  * A Raft cluster in this process: each server a worker thread running the raft-server chart over
@@ -119,7 +164,9 @@ export class LocalCluster {
   readonly #incarnations = new Map<NodeId, number>();
   readonly #lastKnown = new Map<NodeId, NodeStatus>();
   readonly #listeners = new Set<(entry: AppliedEntry) => void>();
-  readonly #waiters = new Map<NodeId, Map<number, Waiter[]>>();
+  readonly #waiters = new Map<NodeId, Map<number, Waiter>>();
+  #waiterCount = 0;
+  #waiterSweep: NodeJS.Timeout | null = null;
   /** Per server, crash and restart run one at a time in call order. */
   readonly #lifecycle = new Map<NodeId, Promise<unknown>>();
   #stopped = false;
@@ -152,6 +199,12 @@ export class LocalCluster {
         model.configure(reliable ? { dropRate: reliableNetwork.dropRate, delayMsMin: reliableNetwork.delayMsMin, delayMsMax: reliableNetwork.delayMsMax } : unreliableNetwork),
       setLongReordering: (on) => model.configure(on ? longReordering : { longDelayRate: 0 }),
       stats: () => this.#bus.stats(),
+      pause: () => this.#bus.pause(),
+      resume: () => this.#bus.resume(),
+      isPaused: () => this.#bus.paused,
+      isReliable: () => model.settings.dropRate === reliableNetwork.dropRate && model.settings.delayMsMax === reliableNetwork.delayMsMax,
+      isLinkUp: (from, to) => model.isLinkUp(this.#known(from), this.#known(to)),
+      tap: (listener) => this.#bus.tap(listener),
     };
   }
 
@@ -201,52 +254,65 @@ export class LocalCluster {
    * (leadership changed) or when `id` crashed; Timeout after `timeoutMs` (no majority reachable, or
    * leadership moved unnoticed). Either way: retry on the current leader.
    */
-  async proposeAndWait(id: NodeId, command: Uint8Array, options: { timeoutMs?: number } = {}): Promise<CommittedResult> {
-    this.#checkRunning();
-    this.#known(id);
-    const owned = checkCommand(command);
-    const timeoutMs = options.timeoutMs ?? proposeAndWaitMsDefault;
-    const server = this.#servers.get(id);
-    const waiting: { applied: Promise<CommittedResult> | null } = { applied: null };
-    // The waiter is registered in the turn the answer arrives: the apply may follow in the same batch.
-    const proposed = await server?.propose(owned, (outcome) => {
-      if (outcome.isLeader) waiting.applied = this.#waitApplied(id, outcome, timeoutMs);
+  proposeAndWait(id: NodeId, command: Uint8Array, options: { timeoutMs?: number } = {}): Promise<CommittedResult> {
+    return new Promise<CommittedResult>((resolve, reject) => {
+      this.#checkRunning();
+      this.#known(id);
+      const owned = checkCommand(command);
+      const timeoutMs = options.timeoutMs ?? proposeAndWaitMsDefault;
+      const notLeader = (): void => reject(new RaftchartError('NotLeader', `${id} is not the leader: propose on the leader (see status()).`, { id }));
+      const server = this.#servers.get(id);
+      if (server === undefined) return notLeader();
+      // The waiter is registered in the turn the answer arrives: the apply may follow in the same batch.
+      server.submit(owned, (outcome) => {
+        if (!outcome.isLeader) return notLeader();
+        this.#addWaiter(id, outcome.index, { term: outcome.term, deadline: performance.now() + timeoutMs, timeoutMs, resolve, reject, next: null });
+      });
     });
-    if (proposed === undefined || !proposed.isLeader || waiting.applied === null) {
-      throw new RaftchartError('NotLeader', `${id} is not the leader: propose on the leader (see status()).`, { id });
-    }
-    return waiting.applied;
   }
 
-  #waitApplied(id: NodeId, proposed: ProposeResult, timeoutMs: number): Promise<CommittedResult> {
+  #addWaiter(id: NodeId, index: number, waiter: Waiter): void {
     let waiters = this.#waiters.get(id);
     if (waiters === undefined) this.#waiters.set(id, (waiters = new Map()));
-    const atIndex = waiters;
-    return new Promise<CommittedResult>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        removeWaiter(this.#waiters.get(id), proposed.index, waiter);
-        reject(
-          new RaftchartError('Timeout', `index ${proposed.index} on ${id} was not applied within ${timeoutMs} ms: leadership may have moved or no majority is reachable; retry on the leader.`, {
-            id,
-            index: proposed.index,
-          }),
-        );
-      }, timeoutMs);
-      const waiter: Waiter = {
-        term: proposed.term,
-        resolve: (result) => {
-          clearTimeout(timer);
-          resolve(result);
-        },
-        reject: (error) => {
-          clearTimeout(timer);
-          reject(error);
-        },
-      };
-      const list = atIndex.get(proposed.index);
-      if (list === undefined) atIndex.set(proposed.index, [waiter]);
-      else list.push(waiter);
-    });
+    waiter.next = waiters.get(index) ?? null;
+    waiters.set(index, waiter);
+    this.#waiterCount++;
+    this.#waiterSweep ??= setInterval(() => this.#sweepWaiters(), waiterSweepMs);
+  }
+
+  /** Rejects with Timeout every waiter past its deadline; stops the timer once none wait. */
+  #sweepWaiters(): void {
+    const now = performance.now();
+    for (const [id, waiters] of this.#waiters) {
+      for (const [index, head] of waiters) {
+        let kept: Waiter | null = null;
+        for (let waiter: Waiter | null = head; waiter !== null; ) {
+          const next: Waiter | null = waiter.next;
+          if (waiter.deadline <= now) {
+            this.#waiterCount--;
+            waiter.reject(
+              new RaftchartError('Timeout', `index ${index} on ${id} was not applied within ${waiter.timeoutMs} ms: leadership may have moved or no majority is reachable; retry on the leader.`, {
+                id,
+                index,
+              }),
+            );
+          } else {
+            waiter.next = kept;
+            kept = waiter;
+          }
+          waiter = next;
+        }
+        if (kept === null) waiters.delete(index);
+        else waiters.set(index, kept);
+      }
+    }
+    this.#stopSweepWhenIdle();
+  }
+
+  #stopSweepWhenIdle(): void {
+    if (this.#waiterCount > 0 || this.#waiterSweep === null) return;
+    clearInterval(this.#waiterSweep);
+    this.#waiterSweep = null;
   }
 
   async status(id: NodeId): Promise<NodeStatus> {
@@ -258,7 +324,10 @@ export class LocalCluster {
       const last = this.#lastKnown.get(id);
       return { ...(last ?? { term: 0, votedFor: null, commitIndex: 0, lastApplied: 0, lastLogIndex: 0, lastLogTerm: 0 }), id, alive: false, role: 'follower', leaderId: null };
     }
-    const s = await server.status();
+    return this.#recordStatus(id, await server.status());
+  }
+
+  #recordStatus(id: NodeId, s: WorkerStatus & { alive: boolean }): NodeStatus {
     const status: NodeStatus = {
       id,
       alive: s.alive,
@@ -273,6 +342,23 @@ export class LocalCluster {
     };
     if (s.alive) this.#lastKnown.set(id, status);
     return status;
+  }
+
+  /**
+   * status() plus the chart's inner state, computed in the worker at the call (for the
+   * inspector): active states of the raft-server and durable-log charts, the last `logTailMax`
+   * (default 50, at most 200) entries' index and term, a leader's nextIndex and matchIndex per follower.
+   */
+  async inspect(id: NodeId, options: { logTailMax?: number } = {}): Promise<NodeInspection> {
+    this.#checkRunning();
+    this.#known(id);
+    const logTailMax = options.logTailMax ?? inspectLogTailDefault;
+    if (!Number.isInteger(logTailMax) || logTailMax < 0 || logTailMax > inspectLogTailMax) {
+      throw invalid('logTailMax', `must be a whole number from 0 to ${inspectLogTailMax}, got ${String(logTailMax)}`);
+    }
+    const inspected = await this.#servers.get(id)?.inspect({ logTailMax });
+    if (inspected === undefined || inspected === null) return { ...(await this.status(id)), detail: null };
+    return { ...this.#recordStatus(id, { ...inspected, alive: true }), detail: inspected.detail ?? null };
   }
 
   /** Counters at `id`'s worker boundary (malformed messages dropped, …). */
@@ -348,6 +434,7 @@ export class LocalCluster {
   async #startServer(id: NodeId, breakLock: boolean): Promise<void> {
     const incarnation = (this.#incarnations.get(id) ?? 0) + 1;
     this.#incarnations.set(id, incarnation);
+    const onInspectionEvent = this.#options.onInspectionEvent;
     // Declared first: the worker may die (onDied) before start() resolves.
     let server: ServerWorker | undefined;
     server = await ServerWorker.start({
@@ -361,6 +448,7 @@ export class LocalCluster {
       stateMachineModule: this.#options.stateMachineModule,
       bus: this.#bus,
       onApplied: (batch) => this.#onApplied(id, batch),
+      ...(onInspectionEvent === null ? {} : { onInspection: (events: readonly ServerInspectionEvent[]) => events.forEach((event) => onInspectionEvent(event)) }),
       onDied: (error) => {
         this.workerErrors.push({ id, error });
         if (server !== undefined && this.#servers.get(id) === server) this.#servers.delete(id);
@@ -377,26 +465,37 @@ export class LocalCluster {
 
   #onApplied(nodeId: NodeId, batch: AppliedBatch): void {
     const waiters = this.#waiters.get(nodeId);
+    if (this.#listeners.size === 0 && (waiters === undefined || waiters.size === 0)) return;
     const records = unpackEntries(batch.entries, batch.firstIndex) ?? [];
     for (let i = 0; i < records.length; i++) {
       const record = records[i];
-      const entry: AppliedEntry = { nodeId, index: record.index, term: record.term, kind: record.kind, command: record.command };
-      for (const listener of this.#listeners) listener(entry);
-      const atIndex = waiters?.get(record.index);
-      if (waiters === undefined || atIndex === undefined) continue;
+      if (this.#listeners.size > 0) {
+        const entry: AppliedEntry = { nodeId, index: record.index, term: record.term, kind: record.kind, command: record.command };
+        for (const listener of this.#listeners) listener(entry);
+      }
+      const head = waiters?.get(record.index);
+      if (waiters === undefined || head === undefined) continue;
       waiters.delete(record.index);
-      for (const waiter of atIndex) {
+      for (let waiter: Waiter | null = head; waiter !== null; waiter = waiter.next) {
+        this.#waiterCount--;
         if (waiter.term === record.term) waiter.resolve({ index: record.index, term: record.term, result: batch.results[i] });
         else waiter.reject(new RaftchartError('NotLeader', `index ${record.index} holds another leader's entry: leadership changed; retry on the leader.`, { nodeId }));
       }
     }
+    this.#stopSweepWhenIdle();
   }
 
   #rejectWaiters(id: NodeId, error: Error): void {
     const waiters = this.#waiters.get(id);
     if (waiters === undefined) return;
     this.#waiters.delete(id);
-    for (const atIndex of waiters.values()) for (const waiter of atIndex) waiter.reject(error);
+    for (const head of waiters.values()) {
+      for (let waiter: Waiter | null = head; waiter !== null; waiter = waiter.next) {
+        this.#waiterCount--;
+        waiter.reject(error);
+      }
+    }
+    this.#stopSweepWhenIdle();
   }
 
   #serially(id: NodeId, run: () => Promise<void>): Promise<void> {
@@ -416,14 +515,6 @@ export class LocalCluster {
     }
     return id;
   }
-}
-
-function removeWaiter(waiters: Map<number, Waiter[]> | undefined, index: number, waiter: Waiter): void {
-  const atIndex = waiters?.get(index);
-  if (atIndex === undefined) return;
-  const rest = atIndex.filter((w) => w !== waiter);
-  if (rest.length === 0) waiters?.delete(index);
-  else waiters?.set(index, rest);
 }
 
 /** The command to send: refused unless a Uint8Array of at most 1 MiB; a view into a bigger buffer is copied (cloning would copy the whole buffer). */
@@ -472,6 +563,9 @@ function resolveOptions(options: ClusterOptions): ResolvedOptions {
   if (stateMachine !== undefined && typeof stateMachine !== 'string' && !(stateMachine instanceof URL)) {
     throw invalid('stateMachine', 'must be a module path or URL exporting createStateMachine(nodeId)');
   }
+  if (options.onInspectionEvent !== undefined && typeof options.onInspectionEvent !== 'function') {
+    throw invalid('onInspectionEvent', 'must be a function (event) => void');
+  }
   const config: Partial<RaftConfig> = { electionTimeoutMsMin: timeouts[0], electionTimeoutMsMax: timeouts[1], heartbeatIntervalMs };
   resolveRaftConfig(config);
   return {
@@ -481,6 +575,7 @@ function resolveOptions(options: ClusterOptions): ResolvedOptions {
     fsync: options.fsync ?? true,
     seed: options.seed ?? Date.now() % 2 ** 31,
     stateMachineModule: stateMachine === undefined ? null : moduleUrl(stateMachine),
+    onInspectionEvent: options.onInspectionEvent ?? null,
   };
 }
 

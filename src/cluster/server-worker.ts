@@ -5,7 +5,8 @@ import type { MessageBus } from '../bus/message-bus.ts';
 import { RaftchartError, type ErrorCode } from '../protocol/errors.ts';
 import type { NodeId } from '../protocol/types.ts';
 import { packCommands } from '../io/worker-wire.ts';
-import type { AppliedBatch, ClientReply, ProposeRequest, ReadyResult, WorkerControl, WorkerCounters, WorkerSetup, WorkerStatus } from '../io/worker-protocol.ts';
+import type { ServerInspectionEvent } from '../io/inspection-events.ts';
+import type { AppliedBatch, ClientReply, ProposeRequest, ReadyResult, StatusDetailRequest, WorkerControl, WorkerCounters, WorkerSetup, WorkerStatus } from '../io/worker-protocol.ts';
 
 /** Proposals waiting in one turn before they travel as one message; past this the batch is sent at once. */
 export const proposalBatchMax = 8192;
@@ -13,8 +14,10 @@ export const proposalBatchMax = 8192;
 export const shutdownMsMax = 2000;
 
 /** The worker's setup, less the ports this side creates, plus the bus and the listeners. */
-export interface ServerWorkerOptions extends Omit<WorkerSetup, 'busPort' | 'clientPort'> {
+export interface ServerWorkerOptions extends Omit<WorkerSetup, 'busPort' | 'clientPort' | 'inspectPort'> {
   readonly bus: MessageBus;
+  /** The worker's inspection events, an array per turn, while this incarnation lives; omitted: inspection off. */
+  readonly onInspection?: (events: readonly ServerInspectionEvent[]) => void;
   /** Applied entries, in order, while this incarnation lives. */
   readonly onApplied: (batch: AppliedBatch) => void;
   /** The worker died on its own (an uncaught error): not called after crash() or shutdown(). */
@@ -50,6 +53,7 @@ export class ServerWorker {
   readonly #worker: Worker;
   readonly #remote: Comlink.Remote<WorkerControl>;
   readonly #clientPort: MessagePort;
+  readonly #inspectPort: MessagePort | null;
   readonly #busPort: MessagePort;
   readonly #options: ServerWorkerOptions;
   readonly #exited: Promise<never>;
@@ -64,6 +68,7 @@ export class ServerWorker {
     this.#options = options;
     const bus = new MessageChannel();
     const client = new MessageChannel();
+    const inspect = options.onInspection === undefined ? null : new MessageChannel();
     const setup: WorkerSetup = {
       id: options.id,
       servers: options.servers,
@@ -75,8 +80,10 @@ export class ServerWorker {
       stateMachineModule: options.stateMachineModule,
       busPort: bus.port2,
       clientPort: client.port2,
+      inspectPort: inspect?.port2 ?? null,
     };
-    this.#worker = new Worker(workerUrl(), { workerData: setup, transferList: [bus.port2, client.port2], name: `raftchart ${options.id}` });
+    const transferList = inspect === null ? [bus.port2, client.port2] : [bus.port2, client.port2, inspect.port2];
+    this.#worker = new Worker(workerUrl(), { workerData: setup, transferList, name: `raftchart ${options.id}` });
     this.#exited = new Promise<never>((_, reject) => {
       this.#worker.on('error', (error) => {
         if (this.#alive) {
@@ -98,6 +105,10 @@ export class ServerWorker {
     this.#busPort = bus.port1;
     client.port1.on('message', (batch: ClientReply[]) => this.#onReplies(batch));
     this.#clientPort = client.port1;
+    this.#inspectPort = inspect?.port1 ?? null;
+    this.#inspectPort?.on('message', (events: ServerInspectionEvent[]) => {
+      if (this.#alive) options.onInspection?.(events);
+    });
     this.#remote = Comlink.wrap<WorkerControl>(nodeEndpoint(this.#worker));
   }
 
@@ -126,31 +137,27 @@ export class ServerWorker {
     return this.#alive;
   }
 
+  /** Queues `command` into this turn's batch; resolves with the chart's answer ({isLeader:false} once dead). */
+  propose(command: Uint8Array): Promise<ProposeOutcome> {
+    return new Promise((resolve) => this.submit(command, resolve));
+  }
+
   /**
-   * Queues `command` into this turn's batch; resolves with the chart's answer ({isLeader:false}
-   * once dead). `onAnswer` sees the answer synchronously, before any apply that follows it.
+   * Like propose() without a promise: `onAnswer` is called exactly once, in the turn the answer
+   * arrives and before any apply that follows it (at once with {isLeader:false} when dead).
    */
-  propose(command: Uint8Array, onAnswer?: (outcome: ProposeOutcome) => void): Promise<ProposeOutcome> {
+  submit(command: Uint8Array, onAnswer: (outcome: ProposeOutcome) => void): void {
     if (!this.#alive) {
-      onAnswer?.(this.#notLeader());
-      return Promise.resolve(this.#notLeader());
+      onAnswer(this.#notLeader());
+      return;
     }
-    return new Promise((resolve) => {
-      if (this.#batch === null) {
-        this.#batch = { commands: [], resolvers: [] };
-        setImmediate(() => this.#sendBatch());
-      }
-      this.#batch.commands.push(command);
-      this.#batch.resolvers.push(
-        onAnswer === undefined
-          ? resolve
-          : (outcome) => {
-              onAnswer(outcome);
-              resolve(outcome);
-            },
-      );
-      if (this.#batch.commands.length >= proposalBatchMax) this.#sendBatch();
-    });
+    if (this.#batch === null) {
+      this.#batch = { commands: [], resolvers: [] };
+      setImmediate(() => this.#sendBatch());
+    }
+    this.#batch.commands.push(command);
+    this.#batch.resolvers.push(onAnswer);
+    if (this.#batch.commands.length >= proposalBatchMax) this.#sendBatch();
   }
 
   async status(): Promise<WorkerStatus & { alive: boolean }> {
@@ -179,6 +186,17 @@ export class ServerWorker {
     };
   }
 
+  /** The status with its detail (for the inspector), or null when this incarnation is not running. */
+  async inspect(request: StatusDetailRequest): Promise<WorkerStatus | null> {
+    if (!this.#alive) return null;
+    try {
+      return await this.#call(() => this.#remote.status(request));
+    } catch (error) {
+      if (this.#alive) throw error;
+      return null;
+    }
+  }
+
   async counters(): Promise<WorkerCounters> {
     return this.#call(() => this.#remote.counters());
   }
@@ -205,6 +223,7 @@ export class ServerWorker {
     this.#alive = false;
     this.#options.bus.detach(this.id, this.#busPort);
     this.#clientPort.close();
+    this.#inspectPort?.close();
     const batches = [...this.#awaiting.values()];
     if (this.#batch !== null) batches.push(this.#batch);
     this.#awaiting.clear();

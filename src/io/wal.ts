@@ -144,6 +144,7 @@ export class Wal implements LogStorage {
   #headerOnlyBytes: number;
   #failed = false;
   #closed = false;
+  #confirmations = 0;
   #tail: Promise<unknown> = Promise.resolve();
   #pending = 0;
 
@@ -162,6 +163,11 @@ export class Wal implements LogStorage {
 
   get position(): WalPosition {
     return { segment: this.#segment.path, writtenBytes: this.#writtenBytes, confirmedBytes: this.#confirmedBytes, failed: this.#failed };
+  }
+
+  /** Successful sync() calls that made new bytes durable, plus successful rewrite() calls: the inspector's sync rate. */
+  get confirmations(): number {
+    return this.#confirmations;
   }
 
   async write(records: readonly LogRecord[]): Promise<void> {
@@ -213,6 +219,7 @@ export class Wal implements LogStorage {
     }
     this.#confirmedBytes = this.#writtenBytes;
     this.#confirmedLastIndex = this.#writtenLastIndex;
+    this.#confirmations++;
   }
 
   async #rewrite(records: readonly LogRecord[]): Promise<void> {
@@ -233,6 +240,7 @@ export class Wal implements LogStorage {
     this.#headerOnlyBytes = encodedBytes([header]);
     this.#writtenLastIndex = this.#confirmedLastIndex = lastIndex;
     this.#failed = false;
+    this.#confirmations++;
   }
 
   /** Rolls only at a confirmed point, and never an empty segment (a huge batch gets one of its own). */

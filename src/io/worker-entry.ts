@@ -8,11 +8,13 @@ import { asBatch, commandsPerProposalMax, isRaftMessageFor } from '../protocol/v
 import { RaftchartError } from '../protocol/errors.ts';
 import type { Entry } from '../protocol/types.ts';
 import { errorCodeOf } from './file-system-error.ts';
+import { inspectionPoster } from './inspection-events.ts';
 import { RealFileSystem } from './real-file-system.ts';
 import { provideDurableLog } from './storage-actors.ts';
 import { openWal, type Wal } from './wal.ts';
 import type { ClientReply, ProposeRequest, ReadyResult, WorkerControl, WorkerCounters, WorkerSetup, WorkerStatus } from './worker-protocol.ts';
 import { fromWire, packEntries, toWire, unpackCommands, type WireMessage } from './worker-wire.ts';
+import { readStatusDetail } from './worker-inspection.ts';
 import { createKeyValueStore, type StateMachine, type StateMachineFactory } from './worker-state-machine.ts';
 
 /**
@@ -33,6 +35,8 @@ let wal: Wal | null = null;
 let stopped = false;
 let running = false;
 const counters = { messagesReceived: 0, malformedDropped: 0, proposalsReceived: 0, proposeEvents: 0 };
+/** Only when the cluster asked for inspection: the `inspect` observer given to the chart's actor. */
+const inspection = setup.inspectPort === null ? null : inspectionPoster(setup.id, setup.inspectPort);
 
 /** Outbound data, sent as one postMessage per port per turn. */
 const netOut: WireMessage[] = [];
@@ -129,6 +133,7 @@ async function start(): Promise<void> {
   const machine = provideDurableLog(opened.wal);
   const server = createActor(machine, {
     input: { id: setup.id, servers: setup.servers, config: setup.config, randomSeed: setup.randomSeed, recovered: opened.recovered },
+    ...(inspection === null ? {} : { inspect: inspection }),
   });
   server.on('net.send', (event) => {
     netOut.push(toWire(event.message));
@@ -184,16 +189,23 @@ function run(): void {
 const control: WorkerControl = {
   ready: () => starting,
   run,
-  status: () => {
+  status: (detail) => {
     assert(actor !== null, 'status before the server started');
-    return readStatus(actor);
+    const status = readStatus(actor);
+    if (detail === undefined) return status;
+    return { ...status, detail: readStatusDetail(actor, detail.logTailMax, wal?.confirmations ?? 0) };
   },
-  counters: (): WorkerCounters => ({ ...counters }),
+  counters: (): WorkerCounters => ({
+    ...counters,
+    inspectionEventsPosted: inspection?.counts.posted ?? 0,
+    inspectionEventsDropped: inspection?.counts.dropped ?? 0,
+  }),
   shutdown: async () => {
     stopped = true;
     actor?.stop();
     setup.busPort.close();
     setup.clientPort.close();
+    setup.inspectPort?.close();
     await wal?.close();
   },
 };

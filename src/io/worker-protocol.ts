@@ -8,7 +8,8 @@ import type { PackedEntries } from './worker-wire.ts';
  *
  * - workerData: a WorkerSetup, with two MessagePorts transferred: `busPort` (data plane to the
  *   message bus: arrays of WireMessages both ways, entries packed) and `clientPort` (proposals in, answers and
- *   applied entries out, each side sending one array per event-loop turn).
+ *   applied entries out, each side sending one array per event-loop turn), and `inspectPort` only
+ *   when the cluster asked for inspection events (worker → main: arrays of ServerInspectionEvent).
  * - parentPort: the Comlink control plane, a WorkerControl.
  */
 
@@ -26,6 +27,8 @@ export interface WorkerSetup {
   readonly stateMachineModule: string | null;
   readonly busPort: MessagePort;
   readonly clientPort: MessagePort;
+  /** Where the worker posts its charts' inspection events (arrays of ServerInspectionEvent); null: inspection off, no cost. */
+  readonly inspectPort: MessagePort | null;
 }
 
 /** Main → worker on clientPort: every proposal made in one turn, one `client.propose` event. */
@@ -60,6 +63,37 @@ export interface WorkerStatus {
   readonly lastApplied: number;
   readonly lastLogIndex: number;
   readonly lastLogTerm: number;
+  /** Only when status() was asked for it (the inspector): computed at the call, never tracked. */
+  readonly detail?: WorkerStatusDetail;
+}
+
+/** What status({ logTailMax }) adds: the chart's inner state, for the inspector. */
+export interface WorkerStatusDetail {
+  /** The raft-server chart's active leaf states, dot-joined ('leader.replicating'). */
+  readonly statePaths: readonly string[];
+  /** The election timeout last drawn (§5.2), in ms: what the running follower or candidate timer waits. */
+  readonly electionTimeoutMs: number;
+  /** The last entries of the log (at most logTailMax, itself at most 200), oldest first. */
+  readonly logTail: readonly { readonly index: number; readonly term: number }[];
+  /** A leader's view of each follower (Figure 2); null unless leader. */
+  readonly progress: Readonly<Record<NodeId, { readonly nextIndex: number; readonly matchIndex: number }>> | null;
+  readonly durableLog: {
+    /** The durable-log chart's active leaf states ('idle', 'syncing', 'retrying.backingOff', …). */
+    readonly statePaths: readonly string[];
+    /** The seq of the last request the server made, and of the last one reported synced. */
+    readonly requestedSeq: number;
+    readonly syncedSeq: number;
+    /** Requests waiting for the next batch. */
+    readonly queued: number;
+    /** Batches the write-ahead log confirmed durable so far (syncs and rewrites). */
+    readonly confirmations: number;
+  };
+}
+
+/** What the caller asks status() to add; omitted: the plain status. */
+export interface StatusDetailRequest {
+  /** Entries of the log's tail to include, in [0, 200]. */
+  readonly logTailMax: number;
 }
 
 /** Counters at the worker boundary. */
@@ -70,6 +104,9 @@ export interface WorkerCounters {
   /** Commands proposed, and the `client.propose` events they became (one per batch). */
   readonly proposalsReceived: number;
   readonly proposeEvents: number;
+  /** Inspection events posted, and dropped past inspectionQueueMax; both 0 with inspection off. */
+  readonly inspectionEventsPosted: number;
+  readonly inspectionEventsDropped: number;
 }
 
 /** Whether the worker started: the folder's log opened and the chart runs. Errors carry a code (Comlink drops it from thrown errors). */
@@ -81,7 +118,8 @@ export interface WorkerControl {
   ready(): Promise<ReadyResult>;
   /** Starts the chart: timers run, messages and proposals are handled. Once, after ready() was ok. */
   run(): void;
-  status(): WorkerStatus;
+  /** The chart's status; with `detail`, also its inner state (WorkerStatus.detail). */
+  status(detail?: StatusDetailRequest): WorkerStatus;
   counters(): WorkerCounters;
   /** Stops the chart and closes the log (releasing its lock); the worker then does nothing more. */
   shutdown(): Promise<void>;

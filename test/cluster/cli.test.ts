@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/run-cli.ts';
 
@@ -27,5 +28,29 @@ describe('raftchart cluster (not a terminal)', () => {
     const code = await runCli(['cluster', '--heartbeat', '100'], { out: () => undefined, err: (l) => err.push(l) });
     expect(code).toBe(2);
     expect(err.join('\n')).toContain('heartbeatIntervalMs');
+  });
+
+  it('serves the inspector with --port and prints its URL', async () => {
+    const out: string[] = [];
+    const code = await runCli(['cluster', '--nodes', '1', '--no-fsync', '--port', '0', '--duration-ms', '1000'], { out: (l) => out.push(l), err: () => undefined });
+    expect(code).toBe(0);
+    expect(out[0]).toMatch(/^inspector: http:\/\/127\.0\.0\.1:\d+\/$/);
+  });
+
+  it('refuses a taken --port with exit code 2, and a malformed one', async () => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const taken = (holder.address() as { port: number }).port;
+    try {
+      const err: string[] = [];
+      const code = await runCli(['cluster', '--nodes', '1', '--no-fsync', '--port', String(taken), '--duration-ms', '500'], { out: () => undefined, err: (l) => err.push(l) });
+      expect(code).toBe(2);
+      expect(err.join('\n')).toContain(`--port ${taken}: the port is taken`);
+    } finally {
+      holder.close();
+    }
+    const err: string[] = [];
+    expect(await runCli(['cluster', '--port', 'http'], { out: () => undefined, err: (l) => err.push(l) })).toBe(2);
+    expect(err.join('\n')).toContain('--port must be a whole number');
   });
 });

@@ -1,6 +1,6 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MessageBus } from '../../src/bus/message-bus.ts';
+import { MessageBus, type BusTapEvent } from '../../src/bus/message-bus.ts';
 import { toWire } from '../../src/io/worker-wire.ts';
 import type { RaftMessage } from '../../src/protocol/messages.ts';
 
@@ -107,5 +107,52 @@ describe('MessageBus', () => {
     await settle();
     expect(workers.received.get('n2')).toEqual([]);
     expect(workers.bus.stats().dropped).toBe(2);
+  });
+});
+
+describe('MessageBus taps and pause (the inspector)', () => {
+  it('tells a tap every routed message and its fate, and nothing after the tap is removed', async () => {
+    workers = new FakeWorkers(['n1', 'n2', 'n3']);
+    workers.bus.model.disconnect('n3');
+    const seen: BusTapEvent[] = [];
+    const untap = workers.bus.tap((event) => seen.push(event));
+    workers.send('n1', [vote('n1', 'n2'), vote('n1', 'n3')]);
+    await settle();
+    expect(seen).toEqual([
+      { from: 'n1', to: 'n2', type: 'rpc.requestVote', deliveries: 1, delayMs: 0, entries: 0 },
+      { from: 'n1', to: 'n3', type: 'rpc.requestVote', deliveries: 0, delayMs: 0, entries: 0 },
+    ]);
+    untap();
+    workers.send('n1', [vote('n1', 'n2')]);
+    await settle();
+    expect(seen).toHaveLength(2);
+    expect(workers.received.get('n2')?.flat()).toHaveLength(2);
+  });
+
+  it('counts the entries of a packed AppendEntries for a tap', async () => {
+    workers = new FakeWorkers(['n1', 'n2']);
+    const seen: BusTapEvent[] = [];
+    workers.bus.tap((event) => seen.push(event));
+    const entries = [1, 2, 3].map((index) => ({ index, term: 1, kind: 'command' as const, command: new Uint8Array(4) }));
+    workers.send('n1', [toWire({ type: 'rpc.appendEntries', from: 'n1', to: 'n2', term: 1, prevLogIndex: 0, prevLogTerm: 0, leaderCommit: 0, entries })]);
+    await settle();
+    expect(seen.map((e) => e.entries)).toEqual([3]);
+  });
+
+  it('holds deliveries while paused and releases them, in order, on resume', async () => {
+    workers = new FakeWorkers(['n1', 'n2']);
+    workers.bus.pause();
+    expect(workers.bus.paused).toBe(true);
+    const first = vote('n1', 'n2');
+    const second = { ...vote('n1', 'n2'), term: 2 };
+    workers.send('n1', [first]);
+    workers.send('n1', [second]);
+    await settle();
+    expect(workers.received.get('n2')).toEqual([]);
+    expect(workers.bus.stats().messages).toBe(2);
+    workers.bus.resume();
+    await settle();
+    expect(workers.received.get('n2')?.flat()).toEqual([first, second]);
+    expect(workers.bus.paused).toBe(false);
   });
 });

@@ -15,6 +15,19 @@ async function reopen(fs: MemoryFileSystem | FaultFileSystem) {
 }
 
 describe('write-ahead log', () => {
+  it('counts the syncs that confirmed new bytes (the inspector\'s sync rate), not the empty ones', async () => {
+    const fs = new MemoryFileSystem();
+    const { wal } = await openWal(fs, dir);
+    expect(wal.confirmations).toBe(0);
+    await wal.write([entries(1, 2)]);
+    await wal.sync();
+    await wal.sync();
+    await wal.write([hardState(1, 'n1')]);
+    await wal.sync();
+    expect(wal.confirmations).toBe(2);
+    await wal.close();
+  });
+
   it('recovers hard state and entries written and synced, after a crash', async () => {
     const fs = new MemoryFileSystem();
     const { wal, recovered } = await openWal(fs, dir);

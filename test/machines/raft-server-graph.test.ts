@@ -1,111 +1,101 @@
 import { describe, expect, it } from 'vitest';
-import { toDirectedGraph, type DirectedGraphNode } from 'xstate/graph';
 import { raftServerMachine } from '../../machines/raft-server.machine.ts';
+import { machineGraph } from '../../src/inspect/machine-graph.ts';
+import { directedGraphView, edgeLines, walkerView } from './chart-edges.ts';
 
-/** One transition of the chart, by state ids: `event` is '' for an eventless (`always`) transition. */
-interface Edge {
-  source: string;
-  target: string;
-  event: string;
-  guard: string | undefined;
-  reenter: boolean;
-}
-
-function guardName(guard: unknown): string | undefined {
-  if (typeof guard === 'string') return guard;
-  if (typeof guard === 'object' && guard !== null && 'type' in guard) return String(guard.type);
-  return guard === undefined ? undefined : '(inline)';
-}
-
-function nodesOf(node: DirectedGraphNode): DirectedGraphNode[] {
-  return [node, ...node.children.flatMap(nodesOf)];
-}
-
-const nodes = nodesOf(toDirectedGraph(raftServerMachine));
-const stateIds = nodes.map((node) => node.id);
-const edges: Edge[] = nodes.flatMap((node) => [
-  ...node.edges.map((edge) => ({
-    source: edge.source.id,
-    target: edge.target.id,
-    event: edge.transition.eventType,
-    guard: guardName(edge.transition.guard),
-    reenter: edge.transition.reenter,
-  })),
-  // toDirectedGraph lists only transitions taken on an event; the eventless ones live in `always`.
-  ...(node.stateNode.always ?? []).flatMap((transition) =>
-    (transition.target ?? []).map((target) => ({
-      source: node.id,
-      target: target.id,
-      event: '',
-      guard: guardName(transition.guard),
-      reenter: transition.reenter,
-    })),
-  ),
-]);
-
+const graph = machineGraph(raftServerMachine);
+const edges = graph.transitions;
 const rpcEvents = ['rpc.requestVote', 'rpc.requestVote.reply', 'rpc.appendEntries', 'rpc.appendEntries.reply'];
 
 describe('raft-server chart as a graph (§5.1, Figure 4)', () => {
   it('has the roles of Figure 4 and the transitions between them', () => {
-    expect(stateIds).toEqual(
-      expect.arrayContaining([
-        'raftServer.follower',
-        'raftServer.candidate',
-        'raftServer.candidate.persistingVote',
-        'raftServer.candidate.requestingVotes',
-        'raftServer.leader',
-        'raftServer.failed',
-      ]),
-    );
-
     // follower → candidate: times out, starts election.
-    expect(edges).toContainEqual(
-      expect.objectContaining({
-        source: 'raftServer.follower',
-        target: 'raftServer.candidate',
-        event: 'xstate.after.electionTimeout.raftServer.follower',
-      }),
-    );
+    expect(edges).toContainEqual(expect.objectContaining({ source: 'follower', kind: 'after', label: 'after electionTimeout', targets: ['candidate'] }));
     // candidate → candidate: times out, new election (entered again, so a new term and a new timeout).
-    expect(edges).toContainEqual({
-      source: 'raftServer.candidate',
-      target: 'raftServer.candidate',
-      event: 'xstate.after.electionTimeout.raftServer.candidate',
-      guard: undefined,
-      reenter: true,
-    });
+    expect(edges).toContainEqual(
+      expect.objectContaining({ source: 'candidate', label: 'after electionTimeout', targets: ['candidate'], guard: null, reenter: true }),
+    );
     // candidate → leader: receives votes from a majority of servers.
     expect(edges).toContainEqual(
-      expect.objectContaining({
-        source: 'raftServer.candidate.requestingVotes',
-        target: 'raftServer.leader',
-        event: '',
-        guard: 'hasVoteQuorum',
-      }),
+      expect.objectContaining({ source: 'candidate.requestingVotes', kind: 'always', targets: ['leader'], guard: 'hasVoteQuorum' }),
     );
     // candidate → follower: discovers the current leader.
     expect(edges).toContainEqual(
-      expect.objectContaining({
-        source: 'raftServer.candidate',
-        target: 'raftServer.follower',
-        event: 'rpc.appendEntries',
-        guard: 'isCurrentTerm',
-      }),
+      expect.objectContaining({ source: 'candidate', event: 'rpc.appendEntries', targets: ['follower'], guard: 'isCurrentTerm' }),
     );
     // leader (and candidate) → follower: discovers a server with a higher term, on any of the four messages.
     for (const event of rpcEvents) {
-      expect(edges).toContainEqual(
-        expect.objectContaining({ source: 'raftServer', target: 'raftServer.follower', event, guard: 'hasHigherTerm' }),
-      );
+      expect(edges).toContainEqual(expect.objectContaining({ source: '', event, targets: ['follower'], guard: 'hasHigherTerm' }));
     }
     // The root transition is reached only if no role handles a higher term itself: every RPC
     // transition of follower, candidate and leader is guarded.
-    const roleRpcEdges = edges.filter(
-      (edge) => /^raftServer\.(follower|candidate|leader)/.test(edge.source) && rpcEvents.includes(edge.event),
-    );
-    expect(roleRpcEdges.filter((edge) => edge.guard === undefined)).toEqual([]);
+    const roleRpcEdges = edges.filter((edge) => /^(follower|candidate|leader)/.test(edge.source) && rpcEvents.includes(edge.event));
+    expect(roleRpcEdges.filter((edge) => edge.guard === null)).toEqual([]);
     // A storage failure stops the server.
-    expect(edges).toContainEqual(expect.objectContaining({ source: 'raftServer', target: 'raftServer.failed', event: 'log.failed' }));
+    expect(edges).toContainEqual(expect.objectContaining({ source: '', event: 'log.failed', targets: ['failed'] }));
     // Reference: section 5.1
+  });
+
+  it('has exactly these states', () => {
+    expect(graph.states.map((state) => `${state.path || '(machine)'}: ${state.type}${state.initial === null ? '' : ` → ${state.initial}`}`)).toEqual([
+      '(machine): compound → follower',
+      'follower: atomic',
+      'candidate: compound → candidate.persistingVote',
+      'candidate.persistingVote: atomic',
+      'candidate.requestingVotes: compound → candidate.requestingVotes.awaitingVotes',
+      'candidate.requestingVotes.awaitingVotes: atomic',
+      'leader: compound → leader.replicating',
+      'leader.replicating: atomic',
+      'failed: atomic',
+    ]);
+  });
+
+  it('has exactly these transitions, delayed, eventless and targetless ones included', () => {
+    expect(edgeLines(raftServerMachine)).toEqual([
+      '(machine) --rpc.requestVote [hasHigherTerm]--> follower',
+      '(machine) --rpc.requestVote.reply [hasHigherTerm]--> follower',
+      '(machine) --rpc.appendEntries [hasHigherTerm]--> follower',
+      '(machine) --rpc.appendEntries.reply [hasHigherTerm]--> follower',
+      '(machine) --log.synced--> (stays)',
+      '(machine) --log.failed--> failed',
+      'follower --rpc.requestVote [isStaleTerm]--> (stays)',
+      'follower --rpc.requestVote [and(isCurrentTerm, hasVotedForCandidate)]--> follower (reenter)',
+      'follower --rpc.requestVote [and(isCurrentTerm, hasNotVotedForAnother, isCandidateLogUpToDate)]--> follower (reenter)',
+      'follower --rpc.requestVote [isCurrentTerm]--> (stays)',
+      'follower --rpc.appendEntries [isStaleTerm]--> (stays)',
+      'follower --rpc.appendEntries [and(isCurrentTerm, prevLogMatches)]--> follower (reenter)',
+      'follower --rpc.appendEntries [isCurrentTerm]--> follower (reenter)',
+      'follower --client.propose--> (stays)',
+      'follower --after electionTimeout--> candidate',
+      'candidate --rpc.requestVote [isStaleTerm]--> (stays)',
+      'candidate --rpc.requestVote [isCurrentTerm]--> (stays)',
+      'candidate --rpc.appendEntries [isStaleTerm]--> (stays)',
+      'candidate --rpc.appendEntries [isCurrentTerm]--> follower',
+      'candidate --client.propose--> (stays)',
+      'candidate --after electionTimeout--> candidate (reenter)',
+      'candidate.persistingVote --always [isLogSynced]--> candidate.requestingVotes',
+      'candidate.requestingVotes --rpc.requestVote.reply [and(isCurrentTerm, isVoteGranted)]--> (stays)',
+      'candidate.requestingVotes --rpc.requestVote.reply [isCurrentTerm]--> (stays)',
+      'candidate.requestingVotes --always [hasVoteQuorum]--> leader',
+      'candidate.requestingVotes.awaitingVotes --after heartbeatInterval--> candidate.requestingVotes.awaitingVotes (reenter)',
+      'leader --client.propose--> (stays)',
+      'leader --rpc.appendEntries.reply [and(isCurrentTerm, isAppendSuccess)]--> (stays)',
+      'leader --rpc.appendEntries.reply [isCurrentTerm]--> (stays)',
+      'leader --rpc.requestVote [isStaleTerm]--> (stays)',
+      'leader --rpc.requestVote [isCurrentTerm]--> (stays)',
+      'leader --rpc.appendEntries [isStaleTerm]--> (stays)',
+      'leader --rpc.appendEntries [isCurrentTerm]--> (stays)',
+      'leader --always [canCommitQuorumIndex]--> (stays)',
+      'leader.replicating --after heartbeatInterval--> leader.replicating (reenter)',
+      'failed --rpc.requestVote--> (stays)',
+      'failed --rpc.requestVote.reply--> (stays)',
+      'failed --rpc.appendEntries--> (stays)',
+      'failed --rpc.appendEntries.reply--> (stays)',
+      'failed --client.propose--> (stays)',
+    ]);
+  });
+
+  it('agrees with xstate/graph on every state and every transition taken on an event', () => {
+    expect(walkerView(raftServerMachine)).toEqual(directedGraphView(raftServerMachine));
   });
 });

@@ -1,0 +1,302 @@
+import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { durableLogMachine } from '../../machines/durable-log.machine.ts';
+import { raftServerMachine } from '../../machines/raft-server.machine.ts';
+import type { LocalCluster } from '../cluster/local-cluster.ts';
+import { RaftchartError } from '../protocol/errors.ts';
+import { InspectorFeed } from './inspector-feed.ts';
+import { parseCommand, requestIdOf, runCommand, type InspectorReply } from './inspector-commands.ts';
+import { machineGraph } from './machine-graph.ts';
+import { toSvg } from './svg.ts';
+
+/** Where and how often the inspector serves; every option is checked (InvalidOptions naming it). */
+export interface InspectorOptions {
+  /** The address to listen on. Default 127.0.0.1: the page controls the cluster, so keep it local. */
+  readonly host?: string;
+  /** Default 0: any free port. */
+  readonly port?: number;
+  /** When `port` is taken, listen on a free port instead of failing. Default false. */
+  readonly portFallback?: boolean;
+  /**
+   * Updates sent to the page per second at most, in [1, 30]. Default 5: drawing an update costs a page in
+   * headless Chromium ~2% of one core per update a second, on the cores the cluster runs on.
+   */
+  readonly updatesPerSecMax?: number;
+  /** Log entries shown per server, in [1, 200]. Default 50. */
+  readonly logTailMax?: number;
+}
+
+/** A request or WebSocket message from the page larger than this is refused. */
+export const requestBytesMax = 16 * 1024;
+/** A page whose socket holds more than this unsent is skipped until it catches up. */
+export const socketBufferedBytesMax = 1024 * 1024;
+/** Pages connected at once. */
+export const clientsMax = 16;
+/** Commands one page may have running at once; past this a command is refused until replies come back. */
+export const commandsInFlightMax = 32;
+
+/** The page's files, read once at start. */
+const pageFiles: Readonly<Record<string, { readonly file: string; readonly type: string }>> = {
+  '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  '/inspector.js': { file: 'inspector.js', type: 'text/javascript; charset=utf-8' },
+  '/inspector.css': { file: 'inspector.css', type: 'text/css; charset=utf-8' },
+};
+
+/** No inline script or style, no eval, nothing from elsewhere: the page's own files and its own socket only. */
+const contentSecurityPolicy = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+/**
+ * The statecharts, drawn once at start; the page fetches them, inserts one copy per server and
+ * lights their `data-state-path` boxes. They carry presentation attributes only (no style, no
+ * script), so they live in the page under its policy.
+ */
+const chartDrawings: Readonly<Record<string, () => string>> = {
+  '/charts/raft-server.svg': () => toSvg(machineGraph(raftServerMachine)),
+  '/charts/durable-log.svg': () => toSvg(machineGraph(durableLogMachine)),
+};
+
+const securityHeaders: Readonly<Record<string, string>> = {
+  'Content-Security-Policy': contentSecurityPolicy,
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+  'Cache-Control': 'no-store',
+};
+
+function invalid(option: string, why: string): RaftchartError {
+  return new RaftchartError('InvalidOptions', `inspector ${option} ${why}.`, { option });
+}
+
+function wholeNumberIn(value: number | undefined, fallback: number, option: string, lo: number, hi: number): number {
+  const n = value ?? fallback;
+  if (!Number.isInteger(n) || n < lo || n > hi) throw invalid(option, `must be a whole number from ${lo} to ${hi}, got ${String(value)}`);
+  return n;
+}
+
+/**
+ * The live inspector: an HTTP server for one page (src/inspect/page/) and a WebSocket that sends
+ * it batched updates of `cluster` (at most updatesPerSecMax a second) and takes its commands.
+ * While no page is connected it does nothing at all: no polling of workers, no tap on the bus.
+ *
+ * Security: it listens on 127.0.0.1 unless told otherwise; it answers only requests whose Host is
+ * its own address (DNS rebinding) and refuses any request or WebSocket upgrade whose Origin is not
+ * the page's own (403); only GET and HEAD; a strict Content-Security-Policy. A page's command is
+ * untrusted input: a bad one gets an error reply on the socket and the cluster keeps running.
+ */
+export class Inspector {
+  readonly #cluster: LocalCluster;
+  readonly #server: Server;
+  readonly #sockets: WebSocketServer;
+  readonly #feed: InspectorFeed;
+  readonly #files: Map<string, Buffer>;
+  readonly #hello: string;
+  readonly #updateEveryMs: number;
+  #port = 0;
+  #host = '';
+  #timer: NodeJS.Timeout | null = null;
+  #updating = false;
+  #nextKey = 1;
+  #closing: Promise<void> | null = null;
+
+  private constructor(cluster: LocalCluster, files: Map<string, Buffer>, options: Required<Pick<InspectorOptions, 'updatesPerSecMax' | 'logTailMax'>>) {
+    this.#cluster = cluster;
+    this.#files = files;
+    this.#updateEveryMs = Math.ceil(1000 / options.updatesPerSecMax);
+    this.#feed = new InspectorFeed(cluster, { logTailMax: options.logTailMax });
+    this.#hello = JSON.stringify({ type: 'hello', nodeIds: cluster.nodeIds, seed: cluster.seed, dataDir: cluster.dataDir, logTailMax: options.logTailMax, charts: Object.keys(chartDrawings) });
+    this.#sockets = new WebSocketServer({ noServer: true, maxPayload: requestBytesMax, clientTracking: true });
+    this.#sockets.on('connection', (socket) => this.#onConnection(socket));
+    this.#server = createServer((request, response) => this.#onRequest(request, response));
+    this.#server.on('upgrade', (request, socket, head) => this.#onUpgrade(request, socket, head));
+  }
+
+  /** Starts serving; resolves once listening (see `url`). */
+  static async start(cluster: LocalCluster, options: InspectorOptions = {}): Promise<Inspector> {
+    const host = options.host ?? '127.0.0.1';
+    if (typeof host !== 'string' || host.length === 0) throw invalid('host', 'must be an address like 127.0.0.1');
+    const port = wholeNumberIn(options.port, 0, 'port', 0, 65_535);
+    const resolved = {
+      updatesPerSecMax: wholeNumberIn(options.updatesPerSecMax, 5, 'updatesPerSecMax', 1, 30),
+      logTailMax: wholeNumberIn(options.logTailMax, 50, 'logTailMax', 1, 200),
+    };
+    const files = new Map<string, Buffer>();
+    for (const [path, { file }] of Object.entries(pageFiles)) files.set(path, await readFile(new URL(`./page/${file}`, import.meta.url)));
+    for (const [path, draw] of Object.entries(chartDrawings)) files.set(path, Buffer.from(draw()));
+    const inspector = new Inspector(cluster, files, resolved);
+    try {
+      await inspector.#listen(host, port);
+    } catch (error) {
+      if (!(options.portFallback === true && (error as { code?: unknown }).code === 'EADDRINUSE' && port !== 0)) throw error;
+      await inspector.#listen(host, 0);
+    }
+    return inspector;
+  }
+
+  /** The page's address, e.g. http://127.0.0.1:4000/. */
+  get url(): string {
+    return `http://${this.#hostPort()}/`;
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  /** Pages connected now. */
+  get clients(): number {
+    return this.#sockets.clients.size;
+  }
+
+  /** Closes every page's socket and the server; the cluster is left running. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= new Promise<void>((resolve) => {
+      this.#stopUpdates();
+      for (const socket of this.#sockets.clients) socket.terminate();
+      this.#sockets.close();
+      this.#server.close(() => resolve());
+      this.#server.closeAllConnections();
+    });
+    return this.#closing;
+  }
+
+  #listen(host: string, port: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error) => reject(error);
+      this.#server.once('error', onError);
+      this.#server.listen(port, host, () => {
+        this.#server.off('error', onError);
+        const address = this.#server.address() as AddressInfo;
+        this.#port = address.port;
+        this.#host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+        resolve();
+      });
+    });
+  }
+
+  #hostPort(): string {
+    return `${this.#host}:${this.#port}`;
+  }
+
+  /** The Host values this server answers to: its own address, and localhost when it listens on loopback. */
+  #isOwnHost(host: string | undefined): boolean {
+    if (host === undefined) return false;
+    const loopback = this.#host === '127.0.0.1' || this.#host === '[::1]';
+    return host === this.#hostPort() || (loopback && (host === `localhost:${this.#port}` || host === `127.0.0.1:${this.#port}` || host === `[::1]:${this.#port}`));
+  }
+
+  /** Why `request` is refused, or null: a foreign Host, or an Origin other than the page's own (required when `originRequired`). */
+  #refusal(request: IncomingMessage, originRequired: boolean): string | null {
+    const host = request.headers.host;
+    if (!this.#isOwnHost(host)) return `unexpected Host ${JSON.stringify(host ?? '')}: open ${this.url}`;
+    const origin = request.headers.origin;
+    if (origin === undefined) return originRequired ? 'no Origin: only the inspector page may connect' : null;
+    return origin === `http://${host}` ? null : `Origin ${JSON.stringify(origin)} is not this inspector's page (${`http://${host}`})`;
+  }
+
+  #onRequest(request: IncomingMessage, response: ServerResponse): void {
+    const refusal = this.#refusal(request, false);
+    if (refusal !== null) return respond(response, 403, `Forbidden: ${refusal}\n`);
+    if (request.method !== 'GET' && request.method !== 'HEAD') return respond(response, 405, 'Method not allowed: the inspector takes commands on its WebSocket only\n', { Allow: 'GET, HEAD' });
+    const path = (request.url ?? '/').split('?')[0];
+    const body = this.#files.get(path);
+    if (body === undefined) return respond(response, 404, 'Not found\n');
+    const type = pageFiles[path]?.type ?? 'image/svg+xml; charset=utf-8';
+    response.writeHead(200, { ...securityHeaders, 'Content-Type': type, 'Content-Length': body.byteLength });
+    response.end(request.method === 'HEAD' ? undefined : body);
+  }
+
+  #onUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const refusal = (request.url ?? '/').split('?')[0] !== '/live' ? 'no WebSocket here: use /live' : this.#refusal(request, true);
+    if (refusal !== null || this.#sockets.clients.size >= clientsMax) {
+      const status = refusal === null ? '503 Service Unavailable' : '403 Forbidden';
+      const text = refusal ?? `${clientsMax} pages are open already`;
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
+      return;
+    }
+    this.#sockets.handleUpgrade(request, socket, head, (ws) => this.#sockets.emit('connection', ws, request));
+  }
+
+  #onConnection(socket: WebSocket): void {
+    socket.send(this.#hello);
+    const inFlight = { count: 0 };
+    socket.on('message', (data, isBinary) => this.#onMessage(socket, isBinary ? null : data.toString(), inFlight));
+    socket.on('close', () => {
+      if (this.#sockets.clients.size === 0) this.#stopUpdates();
+    });
+    socket.on('error', () => socket.terminate());
+    this.#startUpdates();
+  }
+
+  #startUpdates(): void {
+    if (this.#timer !== null || this.#closing !== null) return;
+    this.#feed.start();
+    this.#timer = setInterval(() => this.#sendUpdate(), this.#updateEveryMs);
+    this.#sendUpdate();
+  }
+
+  #stopUpdates(): void {
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#timer = null;
+    this.#feed.stop();
+  }
+
+  /** One update to every page; skipped while the previous one is still being gathered. */
+  #sendUpdate(): void {
+    if (this.#updating) return;
+    this.#updating = true;
+    this.#feed
+      .update()
+      .then((update) => {
+        const text = JSON.stringify(update);
+        for (const socket of this.#sockets.clients) if (socket.bufferedAmount < socketBufferedBytesMax) socket.send(text);
+      })
+      .catch(() => undefined)
+      .finally(() => {
+        this.#updating = false;
+      });
+  }
+
+  #onMessage(socket: WebSocket, text: string | null, inFlight: { count: number }): void {
+    let message: unknown = null;
+    try {
+      message = text === null ? null : JSON.parse(text);
+    } catch {
+      message = null;
+    }
+    const id = requestIdOf(message);
+    const reply = (answer: InspectorReply) => {
+      if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(answer));
+    };
+    const context = { leader: this.#feed.leader, nextKey: () => this.#nextKey++ };
+    inFlight.count++;
+    Promise.resolve()
+      .then(() => {
+        if (inFlight.count > commandsInFlightMax) throw new RaftchartError('InvalidCommand', `${commandsInFlightMax} commands of this page are still running: wait for their replies.`);
+        return runCommand(this.#cluster, parseCommand(message), context);
+      })
+      .finally(() => inFlight.count--)
+      .then(
+        (done) => reply({ type: 'reply', id, ok: true, text: done }),
+        (error: unknown) => {
+          const code = (error as { code?: unknown } | null)?.code;
+          reply({ type: 'reply', id, ok: false, code: typeof code === 'string' ? code : 'Failed', message: error instanceof Error ? error.message : String(error) });
+        },
+      );
+  }
+}
+
+function respond(response: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
+  response.writeHead(status, { ...securityHeaders, ...headers, 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+  response.end(text);
+}

@@ -1,0 +1,324 @@
+// The raftchart inspector page: renders the updates the inspector sends on its WebSocket and
+// sends the user's commands back. No framework, no inline code (the page runs under a strict CSP).
+
+// Rendering competes with the cluster for the same cores: every write below happens only when the
+// value changed, at most one render per animation frame, and the message list shows a sample.
+const messagesShownMax = 30;
+const freshMessagesPerUpdateMax = 10;
+const pendingMessagesMax = 200;
+
+const elements = {
+  info: document.getElementById('cluster-info'),
+  connection: document.getElementById('connection'),
+  notice: document.getElementById('notice'),
+  servers: document.getElementById('servers'),
+  template: document.getElementById('server-template'),
+  messageList: document.getElementById('message-list'),
+  busSummary: document.getElementById('bus-summary'),
+  proposeCount: document.getElementById('propose-count'),
+  propose: document.getElementById('propose'),
+  partition: document.getElementById('partition'),
+  heal: document.getElementById('heal'),
+  reliable: document.getElementById('reliable'),
+  pause: document.getElementById('pause'),
+};
+
+/** What the page knows: the hello, the last update, its panels, and its open socket. */
+const view = { hello: null, update: null, panels: new Map(), socket: null, nextRequestId: 1, lastMessageSeq: 0, pending: [], frame: null };
+
+function setText(element, text) {
+  if (element.textContent !== text) element.textContent = text;
+}
+
+function setData(element, key, value) {
+  if (element.dataset[key] !== value) element.dataset[key] = value;
+}
+
+function send(request) {
+  if (view.socket === null || view.socket.readyState !== WebSocket.OPEN) {
+    showNotice('not connected to the inspector', true);
+    return;
+  }
+  view.socket.send(JSON.stringify({ id: view.nextRequestId++, ...request }));
+}
+
+function showNotice(text, isError) {
+  elements.notice.textContent = text;
+  elements.notice.dataset.error = String(isError);
+}
+
+function connect() {
+  const socket = new WebSocket(`ws://${location.host}/live`);
+  view.socket = socket;
+  setConnection('connecting');
+  socket.addEventListener('open', () => setConnection('live'));
+  socket.addEventListener('message', (event) => onMessage(JSON.parse(event.data)));
+  socket.addEventListener('close', () => {
+    view.socket = null;
+    setConnection('disconnected');
+    setTimeout(connect, 1000);
+  });
+}
+
+function setConnection(state) {
+  elements.connection.dataset.state = state;
+  elements.connection.textContent = state;
+}
+
+function onMessage(message) {
+  if (message.type === 'hello') onHello(message);
+  else if (message.type === 'update') queueUpdate(message);
+  else if (message.type === 'reply') showNotice(message.ok ? message.text : `${message.code}: ${message.message}`, !message.ok);
+}
+
+function onHello(hello) {
+  view.hello = hello;
+  elements.info.textContent = `${hello.nodeIds.length} servers · seed ${hello.seed} · ${hello.dataDir}`;
+  elements.servers.replaceChildren();
+  view.panels.clear();
+  for (const id of hello.nodeIds) {
+    const panel = createPanel(id);
+    view.panels.set(id, panel);
+    elements.servers.append(panel.root);
+  }
+  loadCharts(hello.charts).catch((error) => showNotice(`the statecharts did not load: ${error.message}`, true));
+}
+
+/** Fetches the chart drawings and puts a copy of each in every panel: raft-server first, then durable-log. */
+async function loadCharts(urls) {
+  const drawings = await Promise.all(
+    urls.map(async (url) => {
+      const response = await fetch(url);
+      if (!response.ok) throw new Error(`${url}: ${response.status}`);
+      return new DOMParser().parseFromString(await response.text(), 'image/svg+xml').documentElement;
+    }),
+  );
+  for (const panel of view.panels.values()) {
+    panel.drawings = drawings.map((svg) => panel.chart.appendChild(document.importNode(svg, true)));
+    lightStates(panel, view.update?.nodes.find((n) => n.id === panel.id)?.detail ?? null, true);
+  }
+}
+
+function createPanel(id) {
+  const root = elements.template.content.firstElementChild.cloneNode(true);
+  root.dataset.nodeId = id;
+  const find = (selector) => root.querySelector(selector);
+  find('.server-id').textContent = id;
+  const panel = {
+    id,
+    root,
+    chart: find('.chart'),
+    drawings: [],
+    litKey: '',
+    role: find('.role'),
+    statePath: find('.state-path'),
+    term: find('.term'),
+    votedFor: find('.voted-for'),
+    leader: find('.leader'),
+    commit: find('.commit'),
+    applied: find('.applied'),
+    lastLog: find('.last-log'),
+    timerText: find('.timer-text'),
+    timerFill: find('.timer-fill'),
+    log: find('.log'),
+    progress: find('.progress'),
+    progressBody: find('.progress tbody'),
+    durableState: find('.durable-state'),
+    durableRate: find('.durable-rate'),
+    crash: find('[data-action="crash"]'),
+    disconnect: find('[data-action="disconnect"]'),
+  };
+  panel.crash.addEventListener('click', () => send({ command: root.dataset.alive === 'true' ? 'crash' : 'restart', node: id }));
+  panel.disconnect.addEventListener('click', () => send({ command: root.dataset.connected === 'true' ? 'disconnect' : 'connect', node: id }));
+  return panel;
+}
+
+/** Renders on the next frame: the latest update's state, and the messages of every update since. */
+function queueUpdate(update) {
+  view.pending.push(...update.messages.recent);
+  // A hidden tab gets no animation frames: keep only what the list could show.
+  if (view.pending.length > pendingMessagesMax) view.pending.splice(0, view.pending.length - pendingMessagesMax);
+  view.update = update;
+  view.frame ??= requestAnimationFrame(() => {
+    view.frame = null;
+    const messages = view.pending.splice(0);
+    for (const node of view.update.nodes) {
+      const panel = view.panels.get(node.id);
+      if (panel !== undefined) renderServer(panel, node, view.update);
+    }
+    renderNetwork(view.update);
+    renderMessages(messages);
+  });
+}
+
+function termHue(term) {
+  return (term * 67 + 200) % 360;
+}
+
+function renderServer(panel, node, update) {
+  const { root } = panel;
+  const role = node.alive ? node.role : 'down';
+  setData(root, 'role', role);
+  setData(root, 'alive', String(node.alive));
+  setData(root, 'term', String(node.term));
+  setData(root, 'commitIndex', String(node.commitIndex));
+  setData(root, 'lastLogIndex', String(node.lastLogIndex));
+  const reachable = update.network.reachable[node.id] ?? [];
+  const connected = reachable.length > 0 || update.nodes.length === 1;
+  setData(root, 'connected', String(connected));
+  setText(panel.role, role);
+  setText(panel.term, String(node.term));
+  setText(panel.votedFor, node.votedFor ?? '–');
+  setText(panel.leader, node.leaderId ?? '–');
+  setText(panel.commit, String(node.commitIndex));
+  setText(panel.applied, String(node.lastApplied));
+  setText(panel.lastLog, `${node.lastLogIndex}·t${node.lastLogTerm}`);
+  setText(panel.crash, node.alive ? 'crash' : 'restart');
+  setText(panel.disconnect, connected ? 'disconnect' : 'connect');
+  const detail = node.detail;
+  setText(panel.statePath, (detail === null ? [] : detail.statePaths).join(', '));
+  renderTimer(panel, node);
+  renderLog(panel, node);
+  renderProgress(panel, detail);
+  renderDurable(panel, node);
+  lightStates(panel, detail);
+}
+
+function renderTimer(panel, node) {
+  const timeout = node.detail?.electionTimeoutMs ?? 0;
+  let text = '';
+  let fraction = 0;
+  if (!node.alive) text = 'not running';
+  else if (node.role === 'leader') text = 'leader: heartbeats hold off elections';
+  else if (node.msSinceAppend === null) text = `no AppendEntries seen yet · timeout ${timeout} ms`;
+  else {
+    fraction = Math.min(1, node.msSinceAppend / Math.max(1, timeout));
+    text = `AppendEntries ${node.msSinceAppend} ms ago · timeout ${timeout} ms`;
+  }
+  setText(panel.timerText, text);
+  const scale = (Math.round(fraction * 20) / 20).toFixed(2);
+  if (panel.timerFill.style.getPropertyValue('--fraction') !== scale) panel.timerFill.style.setProperty('--fraction', scale);
+  setData(panel.timerFill, 'late', String(fraction >= 1));
+}
+
+function renderLog(panel, node) {
+  const tail = node.detail?.logTail ?? [];
+  const boxes = panel.log.children;
+  while (boxes.length > tail.length) panel.log.lastElementChild.remove();
+  while (boxes.length < tail.length) {
+    const box = document.createElement('span');
+    box.className = 'entry';
+    panel.log.append(box);
+  }
+  tail.forEach((entry, i) => {
+    const box = boxes[i];
+    const committed = entry.index <= node.commitIndex;
+    const key = `${entry.index}/${entry.term}/${committed}`;
+    if (box.dataset.key === key) return;
+    box.dataset.key = key;
+    box.textContent = String(entry.term);
+    box.title = `index ${entry.index}, term ${entry.term}${committed ? ', committed' : ', not committed'}`;
+    box.dataset.index = String(entry.index);
+    box.dataset.committed = String(committed);
+    box.style.setProperty('--term-hue', String(termHue(entry.term)));
+  });
+  setData(panel.log, 'first', tail.length === 0 ? 'empty log' : `from ${tail[0].index}`);
+}
+
+function renderProgress(panel, detail) {
+  const progress = detail?.progress ?? null;
+  if (panel.progress.hidden !== (progress === null)) panel.progress.hidden = progress === null;
+  if (progress === null) return;
+  const entries = Object.entries(progress);
+  const rows = panel.progressBody.rows;
+  while (rows.length > entries.length) panel.progressBody.lastElementChild.remove();
+  while (rows.length < entries.length) panel.progressBody.insertRow().append(...[0, 1, 2].map(() => document.createElement('td')));
+  entries.forEach(([peer, p], i) => {
+    [peer, p.nextIndex, p.matchIndex].forEach((value, j) => setText(rows[i].cells[j], String(value)));
+  });
+}
+
+function renderDurable(panel, node) {
+  const durable = node.detail?.durableLog;
+  if (durable === undefined) {
+    setText(panel.durableState, '–');
+    setData(panel.durableState, 'state', 'none');
+    setText(panel.durableRate, '');
+    return;
+  }
+  const state = durable.statePaths[0] ?? '';
+  setText(panel.durableState, state);
+  setData(panel.durableState, 'state', state.split('.')[0]);
+  setText(panel.durableRate, `${node.syncsPerSec} syncs/s · synced seq ${durable.syncedSeq}/${durable.requestedSeq} · ${durable.queued} queued`);
+}
+
+/** Lights every state box on the active paths (and their ancestors) in the chart drawings: raft-server first, then durable-log. */
+function lightStates(panel, detail, force = false) {
+  const pathsOf = [detail?.statePaths ?? [], detail?.durableLog.statePaths ?? []];
+  const key = JSON.stringify(pathsOf);
+  if (!force && panel.litKey === key) return;
+  panel.litKey = key;
+  panel.drawings.forEach((drawing, i) => {
+    const active = new Set();
+    for (const path of pathsOf[i] ?? []) {
+      const parts = path.split('.');
+      for (let depth = 1; depth <= parts.length; depth++) active.add(parts.slice(0, depth).join('.'));
+    }
+    for (const box of drawing.querySelectorAll('[data-state-path]')) {
+      box.classList.toggle('active', active.has(box.getAttribute('data-state-path')));
+    }
+  });
+}
+
+function renderNetwork(update) {
+  const { network } = update;
+  setData(elements.reliable, 'reliable', String(network.reliable));
+  setText(elements.reliable, network.reliable ? 'network: reliable' : 'network: UNRELIABLE');
+  setData(elements.pause, 'paused', String(network.paused));
+  setText(elements.pause, network.paused ? 'resume bus' : 'pause bus');
+  const sampled = network.messagesPerSec > freshMessagesPerUpdateMax * 10 ? ' · a sample shown' : '';
+  setText(elements.busSummary, `${network.messagesPerSec} msg/s · ${network.messages} routed · ${network.dropped} dropped${network.paused ? ' · PAUSED' : ''}${sampled}`);
+}
+
+/** The newest messages first; when more came than the list takes, the lost ones and the latest others. */
+function renderMessages(messages) {
+  const fresh = messages.filter((m) => m.seq > view.lastMessageSeq);
+  if (fresh.length === 0) return;
+  view.lastMessageSeq = fresh[fresh.length - 1].seq;
+  const lost = fresh.filter((m) => m.deliveries === 0).slice(-freshMessagesPerUpdateMax / 2);
+  const others = fresh.filter((m) => m.deliveries !== 0).slice(-(freshMessagesPerUpdateMax - lost.length));
+  const shown = [...lost, ...others].sort((a, b) => a.seq - b.seq);
+  const items = shown.reverse().map((m) => {
+    const item = document.createElement('li');
+    item.dataset.lost = String(m.deliveries === 0);
+    item.dataset.type = m.type;
+    const fate = m.deliveries === 0 ? 'lost' : m.deliveries > 1 ? 'duplicated' : m.delayMs > 0 ? `+${m.delayMs} ms` : '';
+    const entries = m.entries > 0 ? ` ${m.entries} entries` : '';
+    item.textContent = `${m.from} → ${m.to}  ${m.type.replace('rpc.', '')}${entries} ${fate}`;
+    return item;
+  });
+  elements.messageList.prepend(...items);
+  while (elements.messageList.children.length > messagesShownMax) elements.messageList.lastElementChild.remove();
+}
+
+function currentLeader() {
+  const nodes = view.update?.nodes ?? [];
+  const alive = nodes.filter((n) => n.alive);
+  const term = Math.max(0, ...alive.map((n) => n.term));
+  return alive.find((n) => n.role === 'leader' && n.term === term)?.id;
+}
+
+elements.propose.addEventListener('click', () => send({ command: 'propose', count: Number(elements.proposeCount.value) }));
+elements.heal.addEventListener('click', () => send({ command: 'heal' }));
+elements.reliable.addEventListener('click', () => send({ command: 'setReliable', reliable: elements.reliable.dataset.reliable !== 'true' }));
+elements.pause.addEventListener('click', () => send({ command: elements.pause.dataset.paused === 'true' ? 'resume' : 'pause' }));
+elements.partition.addEventListener('click', () => {
+  const ids = view.hello?.nodeIds ?? [];
+  const leader = currentLeader();
+  // The leader with a minority on one side: the majority elects a new leader in a higher term.
+  const ordered = leader === undefined ? ids : [leader, ...ids.filter((id) => id !== leader)];
+  const minority = Math.max(1, Math.floor((ids.length - 1) / 2));
+  send({ command: 'partition', groups: [ordered.slice(0, minority), ordered.slice(minority)] });
+});
+
+connect();

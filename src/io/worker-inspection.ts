@@ -1,0 +1,63 @@
+import type { Actor, AnyActorRef } from 'xstate';
+import type { raftServerMachine } from '../../machines/raft-server.machine.ts';
+import type { NodeId } from '../protocol/types.ts';
+import type { WorkerStatusDetail } from './worker-protocol.ts';
+
+/** The most log entries one status detail carries (the tail of the log). */
+export const logTailEntriesMax = 200;
+
+/**
+ * The leaf state paths of an XState state value, dot-joined: 'follower', or
+ * 'candidate.requestingVotes.awaitingVotes' for `{ candidate: { requestingVotes: 'awaitingVotes' } }`.
+ * Several paths only for parallel states.
+ */
+export function statePaths(value: unknown): string[] {
+  if (typeof value === 'string') return [value];
+  if (typeof value !== 'object' || value === null) return [];
+  const paths: string[] = [];
+  for (const [key, child] of Object.entries(value)) {
+    const below = statePaths(child);
+    if (below.length === 0) paths.push(key);
+    else for (const path of below) paths.push(`${key}.${path}`);
+  }
+  return paths;
+}
+
+/**
+ * What the inspector shows of one running server beyond its status, read from the chart's
+ * snapshot and its durable-log child at the moment of the call (nothing is tracked in between):
+ * O(logTailMax + peers). `confirmations` is the WAL's count of confirmed syncs.
+ */
+export function readStatusDetail(server: Actor<typeof raftServerMachine>, logTailMax: number, confirmations: number): WorkerStatusDetail {
+  const snapshot = server.getSnapshot();
+  const context = snapshot.context;
+  const tailCount = Math.max(0, Math.min(Math.floor(logTailMax), logTailEntriesMax, context.log.lastIndex));
+  const logTail: { index: number; term: number }[] = [];
+  for (let index = context.log.lastIndex - tailCount + 1; index <= context.log.lastIndex; index++) {
+    logTail.push({ index, term: context.log.termAt(index) ?? 0 });
+  }
+  let progress: Record<NodeId, { nextIndex: number; matchIndex: number }> | null = null;
+  if (snapshot.matches('leader')) {
+    progress = {};
+    for (const peer of context.peers) {
+      const p = context.progress[peer];
+      if (p !== undefined) progress[peer] = { nextIndex: p.nextIndex, matchIndex: p.matchIndex };
+    }
+  }
+  const durableLog = (snapshot.children as Record<string, AnyActorRef | undefined>).durableLog?.getSnapshot() as
+    | { value: unknown; context: { synced: { seq: number }; queue: readonly unknown[] } }
+    | undefined;
+  return {
+    statePaths: statePaths(snapshot.value),
+    electionTimeoutMs: context.electionTimeoutMs,
+    logTail,
+    progress,
+    durableLog: {
+      statePaths: durableLog === undefined ? [] : statePaths(durableLog.value),
+      requestedSeq: context.logSeq,
+      syncedSeq: context.synced.seq,
+      queued: durableLog?.context.queue.length ?? 0,
+      confirmations,
+    },
+  };
+}

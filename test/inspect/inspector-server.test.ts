@@ -1,0 +1,177 @@
+import { request } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import type { LocalCluster } from '../../src/cluster/local-cluster.ts';
+import { Inspector } from '../../src/inspect/inspector-server.ts';
+import { hasErrorCode } from '../../src/protocol/errors.ts';
+import { ClusterPool, commit, waitFor } from '../cluster/harness.ts';
+
+const pool = new ClusterPool();
+const inspectors: Inspector[] = [];
+const sockets: WebSocket[] = [];
+afterEach(async () => {
+  for (const socket of sockets.splice(0)) socket.terminate();
+  await Promise.all(inspectors.splice(0).map((inspector) => inspector.close()));
+  await pool.stopAll();
+});
+
+async function startInspected(): Promise<{ cluster: LocalCluster; inspector: Inspector }> {
+  const { cluster } = await pool.start({ nodes: 3, fsync: false });
+  const inspector = await Inspector.start(cluster);
+  inspectors.push(inspector);
+  return { cluster, inspector };
+}
+
+interface Answer {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: string;
+}
+
+function get(inspector: Inspector, path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: inspector.port, path, method, headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** A WebSocket to the inspector: resolves open, or rejects with the HTTP status of the refusal. */
+function openSocket(inspector: Inspector, origin: string | undefined): Promise<{ socket: WebSocket; messages: Record<string, unknown>[] }> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(`ws://127.0.0.1:${inspector.port}/live`, origin === undefined ? {} : { origin });
+    sockets.push(socket);
+    const messages: Record<string, unknown>[] = [];
+    socket.on('message', (data) => messages.push(JSON.parse(String(data)) as Record<string, unknown>));
+    socket.on('open', () => resolve({ socket, messages }));
+    socket.on('unexpected-response', (_, response) => reject(new Error(`refused ${response.statusCode}`)));
+    socket.on('error', reject);
+  });
+}
+
+function ownOrigin(inspector: Inspector): string {
+  return `http://127.0.0.1:${inspector.port}`;
+}
+
+describe('Inspector server: who may talk to it', () => {
+  it('serves the page with a strict Content-Security-Policy and no inline script or style', async () => {
+    const { inspector } = await startInspected();
+    const page = await get(inspector, '/');
+    expect(page.status).toBe(200);
+    const csp = String(page.headers['content-security-policy']);
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).not.toContain('unsafe');
+    expect(page.body).not.toMatch(/<script(?![^>]*\bsrc=)/);
+    expect(page.body).not.toMatch(/\sstyle=|<style/);
+    expect(page.body).toContain('data-node-id');
+    const script = await get(inspector, '/inspector.js');
+    expect(script.headers['content-type']).toContain('text/javascript');
+    expect(script.body).not.toMatch(/\beval\(|new Function\(/);
+    expect((await get(inspector, '/charts/raft-server.svg')).body).toContain('data-state-path="leader.replicating"');
+    expect((await get(inspector, '/nothing-here')).status).toBe(404);
+  });
+
+  it('refuses requests from another Origin or for another Host, and every method but GET and HEAD', async () => {
+    const { inspector } = await startInspected();
+    expect((await get(inspector, '/', { Origin: 'http://evil.example' })).status).toBe(403);
+    expect((await get(inspector, '/', { Host: `evil.example:${inspector.port}` })).status).toBe(403);
+    expect((await get(inspector, '/', { Origin: 'http://evil.example' }, 'POST')).status).toBe(403);
+    expect((await get(inspector, '/', { Origin: ownOrigin(inspector) }, 'POST')).status).toBe(405);
+    expect((await get(inspector, '/', { Origin: ownOrigin(inspector) })).status).toBe(200);
+    expect((await get(inspector, '/', { Host: `localhost:${inspector.port}` })).status).toBe(200);
+  });
+
+  it('refuses a WebSocket from another Origin or with none, and accepts the page own', async () => {
+    const { inspector } = await startInspected();
+    await expect(openSocket(inspector, 'http://evil.example')).rejects.toThrow('refused 403');
+    await expect(openSocket(inspector, `http://127.0.0.1:${inspector.port + 1}`)).rejects.toThrow('refused 403');
+    await expect(openSocket(inspector, undefined)).rejects.toThrow('refused 403');
+    const { messages } = await openSocket(inspector, ownOrigin(inspector));
+    await waitFor('hello and an update', () => messages.some((m) => m.type === 'update'));
+    expect(messages[0]).toMatchObject({ type: 'hello', nodeIds: ['n1', 'n2', 'n3'] });
+  });
+});
+
+describe('Inspector server: where it listens', () => {
+  it('falls back to a free port when asked and its port is taken, and refuses bad options', async () => {
+    const { cluster, inspector } = await startInspected();
+    const fallback = await Inspector.start(cluster, { port: inspector.port, portFallback: true });
+    inspectors.push(fallback);
+    expect(fallback.port).not.toBe(inspector.port);
+    expect(fallback.url).toBe(`http://127.0.0.1:${fallback.port}/`);
+    await expect(Inspector.start(cluster, { port: inspector.port })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    await expect(Inspector.start(cluster, { port: 70_000 })).rejects.toSatisfy((error) => hasErrorCode(error, 'InvalidOptions'));
+    await expect(Inspector.start(cluster, { updatesPerSecMax: 0 })).rejects.toSatisfy((error) => hasErrorCode(error, 'InvalidOptions'));
+  });
+});
+
+describe('Inspector server: commands from the page', () => {
+  it('answers a bad command with an error code on the socket, and the cluster keeps running', async () => {
+    const { cluster, inspector } = await startInspected();
+    const { socket, messages } = await openSocket(inspector, ownOrigin(inspector));
+    const ask = async (text: string, id: number) => {
+      socket.send(text);
+      return waitFor(`the reply to ${text}`, () => messages.find((m) => m.type === 'reply' && m.id === id));
+    };
+    expect(await ask(JSON.stringify({ id: 1, command: 'crash', node: 'n9' }), 1)).toMatchObject({ ok: false, code: 'UnknownNode' });
+    expect(await ask(JSON.stringify({ id: 2, command: 'format-disk' }), 2)).toMatchObject({ ok: false, code: 'InvalidCommand' });
+    expect(await ask(JSON.stringify({ id: 3, command: 'propose', count: 0 }), 3)).toMatchObject({ ok: false, code: 'InvalidCommand' });
+    expect(await ask(JSON.stringify({ id: 4, command: 'partition', groups: 'n1' }), 4)).toMatchObject({ ok: false, code: 'InvalidCommand' });
+    expect(await ask(JSON.stringify({ id: 5, command: 'partition', groups: [['n1'], ['n1', 'n2']] }), 5)).toMatchObject({ ok: false, code: 'InvalidOptions' });
+    expect(await ask(JSON.stringify({ id: 6, command: 'setReliable', reliable: 'yes' }), 6)).toMatchObject({ ok: false, code: 'InvalidCommand' });
+    socket.send('{not json');
+    expect(await waitFor('the reply to bad JSON', () => messages.find((m) => m.type === 'reply' && m.id === null))).toMatchObject({ ok: false, code: 'InvalidCommand' });
+    expect(await ask(JSON.stringify({ id: 7, command: 'heal' }), 7)).toMatchObject({ ok: true });
+    expect((await commit(cluster, new TextEncoder().encode('still running'))).index).toBeGreaterThan(0);
+    expect(cluster.workerErrors).toEqual([]);
+  });
+
+  it('pauses and resumes the bus, and proposes on the leader', async () => {
+    const { cluster, inspector } = await startInspected();
+    await commit(cluster, new TextEncoder().encode('a leader'));
+    const { socket, messages } = await openSocket(inspector, ownOrigin(inspector));
+    socket.send(JSON.stringify({ id: 1, command: 'pause' }));
+    await waitFor('a paused update', () => messages.some((m) => m.type === 'update' && (m.network as { paused: boolean }).paused));
+    expect(cluster.network.isPaused()).toBe(true);
+    socket.send(JSON.stringify({ id: 2, command: 'resume' }));
+    await waitFor('resumed', () => messages.some((m) => m.type === 'reply' && m.id === 2));
+    expect(cluster.network.isPaused()).toBe(false);
+    const proposed = await waitFor('a proposal accepted', async () => {
+      const id = messages.length + 100;
+      socket.send(JSON.stringify({ id, command: 'propose', count: 5 }));
+      const reply = await waitFor('the reply', () => messages.find((m) => m.type === 'reply' && m.id === id));
+      return reply.ok === true ? reply : undefined;
+    });
+    expect(String(proposed.text)).toMatch(/appended 5 of 5/);
+  });
+});
+
+describe('Inspector server: cost when nobody watches', () => {
+  it('asks the workers nothing while no page is connected', async () => {
+    const { cluster, inspector } = await startInspected();
+    let inspections = 0;
+    const inspect = cluster.inspect.bind(cluster);
+    cluster.inspect = (...args) => {
+      inspections++;
+      return inspect(...args);
+    };
+    await sleep(300);
+    expect(inspections).toBe(0);
+    const { socket, messages } = await openSocket(inspector, ownOrigin(inspector));
+    await waitFor('two updates', () => messages.filter((m) => m.type === 'update').length >= 2);
+    expect(inspections).toBeGreaterThan(0);
+    socket.close();
+    await waitFor('the page gone', () => inspector.clients === 0);
+    await sleep(150);
+    const after = inspections;
+    await sleep(300);
+    expect(inspections).toBe(after);
+  });
+});
