@@ -99,13 +99,21 @@ export interface RaftchartRun {
 }
 
 /**
+ * The timing etcd runs with by default (--heartbeat-interval 100, --election-timeout 1000, which it
+ * randomizes up to twice that), so that both systems ride out a busy moment alike: with the
+ * cluster's own defaults (50 ms, 150–300 ms) two loaded shared cores can starve a heartbeat long
+ * enough to start an election, and every command in flight fails over.
+ */
+export const etcdTiming = { heartbeatIntervalMs: 100, electionTimeoutMs: [1000, 2000] as const };
+
+/**
  * Starts one cluster for `run`, then measures each plan in turn on it (the cluster warms up
  * between plans); stops it and removes its folder. Resolves one window per plan, in order;
  * `onWindow` hears each as it ends.
  */
 export async function measureRaftchart(run: RaftchartRun, plans: readonly LoadPlan[], onWindow: (window: LoadWindow & { retries: number }) => void): Promise<void> {
   const dataDir = await mkdtemp(join(run.parentDir, 'raftchart-bench-'));
-  const cluster = await LocalCluster.start({ nodes: run.nodes, fsync: run.fsync, dataDir }).catch(async (error: unknown) => {
+  const cluster = await LocalCluster.start({ nodes: run.nodes, fsync: run.fsync, dataDir, ...etcdTiming }).catch(async (error: unknown) => {
     await rm(dataDir, { recursive: true, force: true });
     throw error;
   });
