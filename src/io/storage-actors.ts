@@ -57,7 +57,7 @@ export function createDurableLog(storage: LogStorage): typeof durableLogMachine 
 
 /**
  * `machine` (the raft-server chart by default, or a variant of it) with its `durableLog` actor
- * persisting to `storage`: `raftServerMachine.provide({ actors: { durableLog: createDurableLog(storage, options) } })`.
+ * persisting to `storage`: `raftServerMachine.provide({ actors: { durableLog: createDurableLog(storage) } })`.
  * The host opens the storage first (openWal) and passes what it recovered as the server's input.
  */
 export function provideDurableLog(storage: LogStorage, machine: typeof raftServerMachine = raftServerMachine): typeof raftServerMachine {

@@ -2,7 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { createActor, type Actor } from 'xstate';
 import * as Comlink from 'comlink/dist/esm/comlink.mjs';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
-import { raftServerMachine } from '../../machines/raft-server.machine.ts';
+import { raftServerMachine, roleOf } from '../../machines/raft-server.machine.ts';
 import { assert } from '../core/assert.ts';
 import { asBatch, commandsPerProposalMax, isRaftMessageFor } from '../protocol/validate.ts';
 import { RaftchartError } from '../protocol/errors.ts';
@@ -13,7 +13,7 @@ import { RealFileSystem } from './real-file-system.ts';
 import { provideDurableLog } from './storage-actors.ts';
 import { openWal, type Wal } from './wal.ts';
 import type { ClientReply, ProposeRequest, ReadyResult, WorkerControl, WorkerCounters, WorkerSetup, WorkerStatus } from './worker-protocol.ts';
-import { fromWire, packEntries, toWire, unpackCommands, type WireMessage } from './worker-wire.ts';
+import { fromWire, packEntries, unpackCommands, wireEncoder, type WireMessage } from './worker-wire.ts';
 import { readStatusDetail } from './worker-inspection.ts';
 import { createKeyValueStore, type StateMachine, type StateMachineFactory } from './worker-state-machine.ts';
 
@@ -135,8 +135,9 @@ async function start(): Promise<void> {
     input: { id: setup.id, servers: setup.servers, config: setup.config, randomSeed: setup.randomSeed, recovered: opened.recovered },
     ...(inspection === null ? {} : { inspect: inspection }),
   });
+  const encode = wireEncoder();
   server.on('net.send', (event) => {
-    netOut.push(toWire(event.message));
+    netOut.push(encode(event.message));
     scheduleFlush();
   });
   server.on('state.apply', (event) => applyEntries(stateMachine, event.entries));
@@ -158,10 +159,10 @@ async function start(): Promise<void> {
 function readStatus(server: ServerActor): WorkerStatus {
   const snapshot = server.getSnapshot();
   const context = snapshot.context;
-  const role = snapshot.matches('leader') ? 'leader' : snapshot.matches('candidate') ? 'candidate' : 'follower';
+  const top = roleOf(snapshot);
   return {
-    role,
-    failed: snapshot.matches('failed'),
+    role: top === 'failed' ? 'follower' : top,
+    failed: top === 'failed',
     term: context.currentTerm,
     votedFor: context.votedFor,
     leaderId: context.leaderId,

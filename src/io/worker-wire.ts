@@ -22,35 +22,33 @@ export interface PackedEntries {
 export type WireMessage = Exclude<RaftMessage, { type: 'rpc.appendEntries' }> | (Omit<Extract<RaftMessage, { type: 'rpc.appendEntries' }>, 'entries'> & { readonly entries: PackedEntries });
 
 const kindCodes: readonly EntryKind[] = ['command', 'noop', 'config'];
+const kindCodeOf: Readonly<Record<EntryKind, number>> = { command: 0, noop: 1, config: 2 };
 
-/** Packs commands (and, for entries, their terms and kinds) into one buffer. */
-export function packCommands(commands: readonly Uint8Array[], terms?: readonly number[], kinds?: readonly EntryKind[]): PackedEntries {
-  const count = commands.length;
+/** Packs commands into one buffer (terms and kinds left 0: a proposal has neither yet). */
+export function packCommands(commands: readonly Uint8Array[]): PackedEntries {
+  return packBytes(commands.length, (i) => commands[i]);
+}
+
+/** Packs entries: their commands into one buffer, their terms and kinds into typed arrays; one pass each, no temporary arrays. */
+export function packEntries(entries: readonly Entry[]): PackedEntries {
+  const packed = packBytes(entries.length, (i) => entries[i].command);
+  for (let i = 0; i < entries.length; i++) {
+    packed.terms[i] = entries[i].term;
+    packed.kinds[i] = kindCodeOf[entries[i].kind];
+  }
+  return packed;
+}
+
+function packBytes(count: number, commandAt: (i: number) => Uint8Array): PackedEntries {
   const ends = new Uint32Array(count);
   let total = 0;
   for (let i = 0; i < count; i++) {
-    total += commands[i].byteLength;
+    total += commandAt(i).byteLength;
     ends[i] = total;
   }
   const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const command of commands) {
-    bytes.set(command, offset);
-    offset += command.byteLength;
-  }
-  const termArray = new Float64Array(count);
-  const kindArray = new Uint8Array(count);
-  if (terms !== undefined) termArray.set(terms);
-  if (kinds !== undefined) for (let i = 0; i < count; i++) kindArray[i] = kindCodes.indexOf(kinds[i]);
-  return { count, terms: termArray, kinds: kindArray, ends, bytes };
-}
-
-export function packEntries(entries: readonly Entry[]): PackedEntries {
-  return packCommands(
-    entries.map((e) => e.command),
-    entries.map((e) => e.term),
-    entries.map((e) => e.kind),
-  );
+  for (let i = 0; i < count; i++) bytes.set(commandAt(i), i === 0 ? 0 : ends[i - 1]);
+  return { count, terms: new Float64Array(count), kinds: new Uint8Array(count), ends, bytes };
 }
 
 /** The commands of a packed run as views into its buffer, or null when its shape is wrong. */
@@ -102,6 +100,28 @@ function isPacked(value: unknown): value is PackedEntries {
 /** A message ready to post: an AppendEntries gets its entries packed. */
 export function toWire(message: RaftMessage): WireMessage {
   return message.type === 'rpc.appendEntries' ? { ...message, entries: packEntries(message.entries) } : message;
+}
+
+/**
+ * toWire that remembers the last run it packed: a leader sends the same entries (the same Entry
+ * objects, contiguous by index) to every follower at one nextIndex, and packing copies every
+ * command, so each run is packed once. Entries are never changed in place (a conflict replaces
+ * them), so the same first and last objects and length mean the same run.
+ */
+export function wireEncoder(): (message: RaftMessage) => WireMessage {
+  let first: Entry | null = null;
+  let last: Entry | null = null;
+  let packed: PackedEntries | null = null;
+  return (message) => {
+    if (message.type !== 'rpc.appendEntries' || message.entries.length === 0) return toWire(message);
+    const entries = message.entries;
+    if (packed === null || packed.count !== entries.length || entries[0] !== first || entries[entries.length - 1] !== last) {
+      packed = packEntries(entries);
+      first = entries[0];
+      last = entries[entries.length - 1];
+    }
+    return { ...message, entries: packed };
+  };
 }
 
 /**

@@ -34,7 +34,7 @@ function isNodeId(value: unknown): value is NodeId {
 }
 
 /** True when `value` is a command a server may append: a Uint8Array of at most commandBytesMax bytes. */
-export function isCommand(value: unknown): value is Uint8Array {
+function isCommand(value: unknown): value is Uint8Array {
   return value instanceof Uint8Array && value.byteLength <= commandBytesMax;
 }
 
@@ -92,11 +92,6 @@ export function raftMessageProblem(value: unknown, self: NodeId): string | null 
 /** True when `value` is a well-formed RaftMessage addressed to `self`; see raftMessageProblem. */
 export function isRaftMessageFor(value: unknown, self: NodeId): value is RaftMessage {
   return raftMessageProblem(value, self) === null;
-}
-
-/** True when `value` is an array of commands a server may append as one batch. */
-export function areCommands(value: unknown): value is Uint8Array[] {
-  return Array.isArray(value) && value.length <= commandsPerProposalMax && value.every(isCommand);
 }
 
 /** A batch of messages (an array of at most messagesPerBatchMax), or null. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fromWire, packCommands, toWire, unpackCommands } from '../../src/io/worker-wire.ts';
+import { fromWire, packCommands, toWire, unpackCommands, unpackEntries, wireEncoder } from '../../src/io/worker-wire.ts';
 import type { AppendEntries } from '../../src/protocol/messages.ts';
 import { isRaftMessageFor, raftMessageProblem } from '../../src/protocol/validate.ts';
 
@@ -38,6 +38,17 @@ describe('validation at the worker boundary', () => {
       [{ type: 'rpc.requestVote', from: 'n1', to: 'n2', term: 1, lastLogIndex: -1, lastLogTerm: 0 }, 'bad last log position'],
     ];
     for (const [value, problem] of cases) expect(raftMessageProblem(value, 'n2')).toBe(problem);
+  });
+
+  it('packs a run of entries once for every follower it goes to, and a different run afresh', () => {
+    const encode = wireEncoder();
+    const toN2 = encode(append);
+    const toN3 = encode({ ...append, to: 'n3' });
+    expect((toN3 as { entries: unknown }).entries).toBe((toN2 as { entries: unknown }).entries);
+    const later = { ...append, prevLogIndex: 2, entries: [{ index: 3, term: 1, kind: 'command' as const, command: new Uint8Array([9]) }] };
+    const packedLater = (encode(later) as { entries: unknown }).entries;
+    expect(packedLater).not.toBe((toN2 as { entries: unknown }).entries);
+    expect(unpackEntries(packedLater, 3)).toEqual(later.entries);
   });
 
   it('refuses packed commands whose ends run past the buffer or backwards', () => {
