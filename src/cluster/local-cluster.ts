@@ -464,25 +464,30 @@ export class LocalCluster {
   }
 
   #onApplied(nodeId: NodeId, batch: AppliedBatch): void {
+    if (this.#listeners.size > 0) this.#tellListeners(nodeId, batch);
     const waiters = this.#waiters.get(nodeId);
-    if (this.#listeners.size === 0 && (waiters === undefined || waiters.size === 0)) return;
-    const records = unpackEntries(batch.entries, batch.firstIndex) ?? [];
-    for (let i = 0; i < records.length; i++) {
-      const record = records[i];
-      if (this.#listeners.size > 0) {
-        const entry: AppliedEntry = { nodeId, index: record.index, term: record.term, kind: record.kind, command: record.command };
-        for (const listener of this.#listeners) listener(entry);
-      }
-      const head = waiters?.get(record.index);
-      if (waiters === undefined || head === undefined) continue;
-      waiters.delete(record.index);
+    if (waiters === undefined || waiters.size === 0) return;
+    // Waiters need only each entry's index and term: no entry objects unless someone listens.
+    const terms = batch.entries.terms;
+    for (let i = 0; i < terms.length; i++) {
+      const index = batch.firstIndex + i;
+      const head = waiters.get(index);
+      if (head === undefined) continue;
+      waiters.delete(index);
       for (let waiter: Waiter | null = head; waiter !== null; waiter = waiter.next) {
         this.#waiterCount--;
-        if (waiter.term === record.term) waiter.resolve({ index: record.index, term: record.term, result: batch.results[i] });
-        else waiter.reject(new RaftchartError('NotLeader', `index ${record.index} holds another leader's entry: leadership changed; retry on the leader.`, { nodeId }));
+        if (waiter.term === terms[i]) waiter.resolve({ index, term: terms[i], result: batch.results[i] });
+        else waiter.reject(new RaftchartError('NotLeader', `index ${index} holds another leader's entry: leadership changed; retry on the leader.`, { nodeId }));
       }
     }
     this.#stopSweepWhenIdle();
+  }
+
+  #tellListeners(nodeId: NodeId, batch: AppliedBatch): void {
+    for (const record of unpackEntries(batch.entries, batch.firstIndex) ?? []) {
+      const entry: AppliedEntry = { nodeId, index: record.index, term: record.term, kind: record.kind, command: record.command };
+      for (const listener of this.#listeners) listener(entry);
+    }
   }
 
   #rejectWaiters(id: NodeId, error: Error): void {
