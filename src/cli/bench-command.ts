@@ -1,8 +1,7 @@
 import { runClusterBench } from '../../bench/cluster-bench.ts';
 import { clusterBenchUsage, parseClusterBenchArgs } from '../../bench/cluster-bench-options.ts';
-import { hasErrorCode } from '../protocol/errors.ts';
 import type { CliIo } from './run-cli.ts';
-import { UsageError } from './sim-command.ts';
+import { asUsageError } from './sim-command.ts';
 
 /**
  * `raftchart bench`: the cluster benchmark of `npm run bench` (its engine lives in bench/ and
@@ -10,7 +9,7 @@ import { UsageError } from './sim-command.ts';
  * unless --results-dir says otherwise.
  */
 
-export const benchUsage = `raftchart bench: raftchart (and etcd when its binary is on PATH) under closed-loop load
+const benchUsage = `raftchart bench: raftchart (and etcd when its binary is on PATH) under closed-loop load
 
   raftchart bench [--quick] [options]
 
@@ -25,7 +24,7 @@ export async function benchCommand(argv: readonly string[], io: CliIo): Promise<
   try {
     options = parseClusterBenchArgs(argv, resultsDirDefault);
   } catch (error) {
-    throw hasErrorCode(error, 'InvalidOptions') ? new UsageError((error as Error).message) : error;
+    throw asUsageError(error);
   }
   if (options.help) {
     io.out(benchUsage);

@@ -1,13 +1,12 @@
 import { emitKeypressEvents } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { LocalCluster, type NodeStatus } from '../cluster/local-cluster.ts';
+import { LocalCluster, leaderOf, type NodeStatus } from '../cluster/local-cluster.ts';
 import { Random } from '../core/random.ts';
-import { hasErrorCode } from '../protocol/errors.ts';
 import type { NodeId } from '../protocol/types.ts';
 import { encodeKeyValueCommand } from '../io/worker-state-machine.ts';
 import { Inspector } from '../inspect/inspector-server.ts';
 import type { CliIo } from './run-cli.ts';
-import { UsageError } from './sim-command.ts';
+import { asUsageError, UsageError, wholeNumber } from './sim-command.ts';
 import { startStatelyBridge, statelyPortDefault, type StatelyBridge } from '../inspect/stately-bridge.ts';
 
 export const clusterUsage = `raftchart cluster: a local cluster of worker threads on real files
@@ -80,7 +79,7 @@ export async function clusterCommand(argv: readonly string[], io: CliIo, tty = p
   const stately = values.stately || values['stately-port'] !== undefined ? await startStately(values['stately-port'], io) : null;
   const cluster = await LocalCluster.start(stately === null ? options : { ...options, onInspectionEvent: stately.send }).catch((error: unknown) => {
     stately?.stop();
-    throw hasErrorCode(error, 'InvalidOptions') ? new UsageError((error as Error).message) : error;
+    throw asUsageError(error);
   });
   let inspector: Inspector | null = null;
   try {
@@ -98,7 +97,7 @@ export async function clusterCommand(argv: readonly string[], io: CliIo, tty = p
 /** Stately's relay on --stately-port (default 8080); a taken port is a usage error. */
 async function startStately(port: string | undefined, io: CliIo): Promise<StatelyBridge> {
   const bridge = await startStatelyBridge({ port: port === undefined ? statelyPortDefault : wholeNumber(port, 'stately-port', 0, 65_535) }).catch((error: unknown) => {
-    throw hasErrorCode(error, 'InvalidOptions') ? new UsageError((error as Error).message) : error;
+    throw asUsageError(error);
   });
   io.out(`Stately inspector: open ${bridge.url} in a browser that is online`);
   return bridge;
@@ -131,12 +130,6 @@ class Sampler {
     this.#lastAt = now;
     return { statuses, messagesPerSec, elapsedMs: now - this.started };
   }
-}
-
-function leaderOf(statuses: readonly NodeStatus[]): NodeStatus | undefined {
-  const alive = statuses.filter((s) => s.alive);
-  const term = Math.max(0, ...alive.map((s) => s.term));
-  return alive.find((s) => s.role === 'leader' && s.term === term);
 }
 
 function shortStatus(s: NodeStatus): string {
@@ -288,12 +281,4 @@ function draw(
     note,
   ];
   io.out(lines.join('\n'));
-}
-
-function wholeNumber(text: string | undefined, name: string, lo: number, hi: number): number {
-  const value = Number(text);
-  if (text === undefined || !Number.isInteger(value) || value < lo || value > hi) {
-    throw new UsageError(`--${name} must be a whole number from ${lo} to ${hi}, got '${text}'`);
-  }
-  return value;
 }

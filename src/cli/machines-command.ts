@@ -1,10 +1,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { hasErrorCode } from '../protocol/errors.ts';
 import { machineDocFiles, machineDocFormats, parseMachineDocFormat } from '../inspect/machine-docs.ts';
 import type { CliIo } from './run-cli.ts';
-import { UsageError } from './sim-command.ts';
+import { asUsageError } from './sim-command.ts';
 
 export const machinesUsage = `raftchart machines: write each statechart (raft-server, durable-log) as files
 
@@ -38,10 +37,11 @@ export async function machinesCommand(argv: readonly string[], io: CliIo): Promi
   return 0;
 }
 
+/** `parse()`, with an InvalidOptions error turned into a UsageError. */
 function toUsage<T>(parse: () => T): T {
   try {
     return parse();
   } catch (error) {
-    throw hasErrorCode(error, 'InvalidOptions') ? new UsageError((error as Error).message) : error;
+    throw asUsageError(error);
   }
 }

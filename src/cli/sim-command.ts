@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { hasErrorCode } from '../protocol/errors.ts';
 import { allFaults, noFaults, simulate, type SimFaults, type SimReport } from '../sim/simulate.ts';
 import { sweep } from '../sim/sweep.ts';
 import type { CliIo } from './run-cli.ts';
@@ -113,7 +114,8 @@ function describeFaults(faults: SimFaults): string {
   return on.length === 0 ? 'no faults' : on.join(', ');
 }
 
-function wholeNumber(text: string | undefined, name: string, lo: number, hi: number): number {
+/** The option `--name` as a whole number in [lo, hi]; a UsageError naming it otherwise. */
+export function wholeNumber(text: string | undefined, name: string, lo: number, hi: number): number {
   const value = Number(text);
   if (text === undefined || !Number.isInteger(value) || value < lo || value > hi) {
     throw new UsageError(`--${name} must be a whole number from ${lo} to ${hi}, got '${text}'`);
@@ -123,3 +125,11 @@ function wholeNumber(text: string | undefined, name: string, lo: number, hi: num
 
 /** A mistake in the command line: printed with the usage, exit code 2. */
 export class UsageError extends Error {}
+
+/**
+ * What to throw for `error` from a library call that checked a command-line value: an InvalidOptions
+ * error becomes a UsageError with its message (so the usage is printed); anything else is unchanged.
+ */
+export function asUsageError(error: unknown): unknown {
+  return hasErrorCode(error, 'InvalidOptions') ? new UsageError((error as Error).message) : error;
+}

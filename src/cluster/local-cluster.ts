@@ -11,6 +11,7 @@ import { commandBytesMax } from '../protocol/validate.ts';
 import type { AppliedBatch, WorkerCounters, WorkerStatus, WorkerStatusDetail } from '../io/worker-protocol.ts';
 import { unpackEntries } from '../io/worker-wire.ts';
 import type { ServerInspectionEvent } from '../io/inspection-events.ts';
+import { logTailEntriesMax } from '../io/worker-inspection.ts';
 export type { ServerInspectionEvent } from '../io/inspection-events.ts';
 import { ServerWorker } from './server-worker.ts';
 
@@ -50,14 +51,25 @@ export interface NodeStatus extends Omit<WorkerStatus, 'failed' | 'detail'> {
   readonly alive: boolean;
 }
 
+/**
+ * The leader of the highest term among the running servers in `statuses`, as they reported it;
+ * undefined while that term has none (an election is on, or its leader is down). Never a stale
+ * leader of an earlier term (§5.1).
+ */
+export function leaderOf<S extends NodeStatus>(statuses: readonly S[]): S | undefined {
+  const alive = statuses.filter((s) => s.alive);
+  const term = Math.max(0, ...alive.map((s) => s.term));
+  return alive.find((s) => s.role === 'leader' && s.term === term);
+}
+
 /** A server's status with its chart's inner state (inspect()); `detail` is null for a crashed server. */
 export interface NodeInspection extends NodeStatus {
   readonly detail: WorkerStatusDetail | null;
 }
 
-/** Log entries inspect() returns by default, and at most. */
+/** Log entries inspect() returns by default, and at most (as many as a worker's status detail carries). */
 export const inspectLogTailDefault = 50;
-export const inspectLogTailMax = 200;
+export const inspectLogTailMax = logTailEntriesMax;
 
 /** Raft's Start(): where the command went if this server leads; `isLeader: false` otherwise. */
 export interface ProposeResult {

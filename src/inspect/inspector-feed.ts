@@ -1,4 +1,4 @@
-import type { BusTapEvent, LocalCluster, NodeInspection } from '../cluster/local-cluster.ts';
+import { leaderOf, type BusTapEvent, type LocalCluster, type NodeInspection } from '../cluster/local-cluster.ts';
 import type { NodeId } from '../protocol/types.ts';
 
 /** Messages of the bus kept between two updates (the latest ones); past this the page sees a sample. */
@@ -134,8 +134,7 @@ export class InspectorFeed {
     for (const id of this.#appended) this.#lastAppendAt.set(id, now);
     this.#appended.clear();
     const nodes = inspected.map((node) => this.#nodeView(node, now, elapsedSec));
-    const term = Math.max(0, ...nodes.filter((n) => n.alive).map((n) => n.term));
-    this.#leader = nodes.find((n) => n.alive && n.role === 'leader' && n.term === term)?.id;
+    this.#leader = leaderOf(nodes)?.id;
     const stats = cluster.network.stats();
     const reachable: Record<NodeId, NodeId[]> = {};
     for (const from of cluster.nodeIds) reachable[from] = cluster.nodeIds.filter((to) => to !== from && cluster.network.isLinkUp(from, to));

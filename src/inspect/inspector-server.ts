@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { durableLogMachine } from '../../machines/durable-log.machine.ts';
 import { raftServerMachine } from '../../machines/raft-server.machine.ts';
-import type { LocalCluster } from '../cluster/local-cluster.ts';
+import { inspectLogTailDefault, inspectLogTailMax, type LocalCluster } from '../cluster/local-cluster.ts';
 import { RaftchartError } from '../protocol/errors.ts';
 import { InspectorFeed } from './inspector-feed.ts';
 import { parseCommand, requestIdOf, runCommand, type InspectorReply } from './inspector-commands.ts';
@@ -26,7 +26,7 @@ export interface InspectorOptions {
    * loaded 3-server cluster on two cores lost 19% of its throughput at 1 a second, 27% at 5).
    */
   readonly updatesPerSecMax?: number;
-  /** Log entries shown per server, in [1, 200]. Default 50. */
+  /** Log entries shown per server, in [1, inspectLogTailMax] (200). Default inspectLogTailDefault (50). */
   readonly logTailMax?: number;
 }
 
@@ -130,7 +130,7 @@ export class Inspector {
     const port = wholeNumberIn(options.port, 0, 'port', 0, 65_535);
     const resolved = {
       updatesPerSecMax: wholeNumberIn(options.updatesPerSecMax, 2, 'updatesPerSecMax', 1, 30),
-      logTailMax: wholeNumberIn(options.logTailMax, 50, 'logTailMax', 1, 200),
+      logTailMax: wholeNumberIn(options.logTailMax, inspectLogTailDefault, 'logTailMax', 1, inspectLogTailMax),
     };
     const files = new Map<string, Buffer>();
     for (const [path, { file }] of Object.entries(pageFiles)) files.set(path, await readFile(new URL(`./page/${file}`, import.meta.url)));

@@ -1,8 +1,9 @@
 import type { AnyStateMachine } from 'xstate';
 import { durableLogMachine } from '../../machines/durable-log.machine.ts';
 import { raftServerMachine } from '../../machines/raft-server.machine.ts';
+import { assert } from '../core/assert.ts';
 import { RaftchartError } from '../protocol/errors.ts';
-import { machineGraph } from './machine-graph.ts';
+import { machineGraph, type MachineGraph } from './machine-graph.ts';
 import { toMermaid } from './mermaid.ts';
 import { toSvg } from './svg.ts';
 
@@ -45,20 +46,33 @@ export function parseMachineDocFormat(text: string): MachineDocFormat {
  */
 export function machineDocFiles(formats: readonly MachineDocFormat[] = machineDocFormats): MachineDocFile[] {
   const files: MachineDocFile[] = [];
+  const charts: DocumentedChart[] = [];
   for (const { name, machine } of documentedMachines) {
     const graph = machineGraph(machine);
+    const texts = new Map<MachineDocFormat, string>();
     for (const format of formats) {
       const text = format === 'json' ? `${JSON.stringify(graph, null, 2)}\n` : format === 'mermaid' ? toMermaid(graph) : toSvg(graph);
+      texts.set(format, text);
       files.push({ name: `${name}.${extensionOf[format]}`, text });
     }
+    charts.push({ name, graph, texts });
   }
-  if (machineDocFormats.every((format) => formats.includes(format))) files.push({ name: 'README.md', text: indexPage() });
+  if (machineDocFormats.every((format) => formats.includes(format))) files.push({ name: 'README.md', text: indexPage(charts) });
   return files;
 }
 
-function indexPage(): string {
-  const sections = documentedMachines.map(({ name, machine }) => {
-    const graph = machineGraph(machine);
+/** One documented chart: its graph and the text of each format made of it. */
+interface DocumentedChart {
+  readonly name: string;
+  readonly graph: MachineGraph;
+  readonly texts: ReadonlyMap<MachineDocFormat, string>;
+}
+
+/** The README of `charts`, each with its Mermaid text (so with every format). */
+function indexPage(charts: readonly DocumentedChart[]): string {
+  const sections = charts.map(({ name, graph, texts }) => {
+    const mermaid = texts.get('mermaid');
+    assert(mermaid !== undefined, `the README needs ${name}'s Mermaid text`);
     const description = graph.states[0]?.description ?? '';
     return [
       `## ${name}`,
@@ -70,7 +84,7 @@ function indexPage(): string {
       `Every state and transition, with guards, actions and descriptions: [${name}.json](${name}.json).`,
       '',
       '```mermaid',
-      toMermaid(graph).trimEnd(),
+      mermaid.trimEnd(),
       '```',
       '',
     ].join('\n');

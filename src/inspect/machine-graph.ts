@@ -1,4 +1,5 @@
 import type { AnyStateMachine, AnyStateNode, StateValue } from 'xstate';
+import { statePaths } from '../core/state-paths.ts';
 
 /**
  * A statechart as plain data: every state and every transition of an XState v5 machine, read from
@@ -92,19 +93,12 @@ export function machineGraph(machine: AnyStateMachine): MachineGraph {
 
 /** The state paths active in a snapshot's `value`, parents before children: { candidate: 'persistingVote' } → ['', 'candidate', 'candidate.persistingVote']. */
 export function activeStatePaths(value: StateValue): string[] {
-  const paths = [''];
-  const walk = (prefix: string, part: StateValue): void => {
-    if (typeof part === 'string') {
-      paths.push(prefix + part);
-      return;
-    }
-    for (const [key, child] of Object.entries(part)) {
-      paths.push(prefix + key);
-      if (child !== undefined) walk(`${prefix}${key}.`, child);
-    }
-  };
-  walk('', value);
-  return paths;
+  const paths = new Set(['']);
+  for (const leaf of statePaths(value)) {
+    const keys = leaf.split('.');
+    for (let depth = 1; depth <= keys.length; depth++) paths.add(keys.slice(0, depth).join('.'));
+  }
+  return [...paths];
 }
 
 /** The graph's states by path. */
@@ -127,7 +121,7 @@ export function parentPath(path: string): string | null {
 }
 
 /** True when `ancestor` is `path` or contains it. */
-export function isWithin(path: string, ancestor: string): boolean {
+function isWithin(path: string, ancestor: string): boolean {
   return ancestor === '' || path === ancestor || path.startsWith(`${ancestor}.`);
 }
 

@@ -56,7 +56,8 @@ export async function startStatelyBridge(options: { port?: number; autoOpen?: bo
             logic: { config: JSON.parse(event.definition ?? '{}') as unknown },
             _parent: event.parentSessionId === null ? undefined : { sessionId: event.parentSessionId },
           } as unknown as ActorRefLike;
-          inspector.actor(ref, (event.snapshot ?? undefined) as InspectedSnapshot | undefined);
+          // The worker sends it before the actor's snapshot can be read: the first '@xstate.snapshot' brings it.
+          inspector.actor(ref);
           break;
         }
         case '@xstate.event':

@@ -96,7 +96,7 @@ function definitionOf(config: object): string {
  * The plain form of `event`, or null for what is not forwarded: XState's microstep, transition and
  * action events, and every event of an actor that is not a chart (the storage actors).
  */
-export function serializeInspectionEvent(nodeId: NodeId, event: InspectionEvent): ServerInspectionEvent | null {
+function serializeInspectionEvent(nodeId: NodeId, event: InspectionEvent): ServerInspectionEvent | null {
   if (event.type !== '@xstate.actor' && event.type !== '@xstate.event' && event.type !== '@xstate.snapshot') return null;
   const ref = event.actorRef as AnyActorRef;
   const config = machineConfigOf(ref);

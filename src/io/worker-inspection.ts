@@ -1,27 +1,11 @@
 import type { Actor, AnyActorRef } from 'xstate';
 import type { raftServerMachine } from '../../machines/raft-server.machine.ts';
+import { statePaths } from '../core/state-paths.ts';
 import type { NodeId } from '../protocol/types.ts';
 import type { WorkerStatusDetail } from './worker-protocol.ts';
 
 /** The most log entries one status detail carries (the tail of the log). */
 export const logTailEntriesMax = 200;
-
-/**
- * The leaf state paths of an XState state value, dot-joined: 'follower', or
- * 'candidate.requestingVotes.awaitingVotes' for `{ candidate: { requestingVotes: 'awaitingVotes' } }`.
- * Several paths only for parallel states.
- */
-export function statePaths(value: unknown): string[] {
-  if (typeof value === 'string') return [value];
-  if (typeof value !== 'object' || value === null) return [];
-  const paths: string[] = [];
-  for (const [key, child] of Object.entries(value)) {
-    const below = statePaths(child);
-    if (below.length === 0) paths.push(key);
-    else for (const path of below) paths.push(`${key}.${path}`);
-  }
-  return paths;
-}
 
 /**
  * What the inspector shows of one running server beyond its status, read from the chart's

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { statePaths } from '../../src/io/worker-inspection.ts';
+import { statePaths } from '../../src/core/state-paths.ts';
 
 describe('statePaths', () => {
   it('turns an XState state value into dot-joined leaf paths', () => {
