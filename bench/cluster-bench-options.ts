@@ -39,7 +39,7 @@ export interface ClusterBenchOptions {
  * fsync on (1 and 5 servers; fsync off; 1 KiB), each at every concurrency; etcd at every
  * concurrency and size; 3 repetitions of 4 s after 1 s of warm-up each.
  */
-export const defaultMatrix = {
+const defaultMatrix = {
   nodes: [1, 3, 5],
   concurrency: [1, 16, 64, 256, 1024],
   bytes: [100, 1024],
@@ -53,7 +53,7 @@ export const defaultMatrix = {
 export const centerShape: ClusterShape = { nodes: 3, bytes: 100, fsync: true };
 
 /** `center`, then each value of each axis with the other two at the center's values. */
-export function shapesAround(center: ClusterShape, axes: { nodes: readonly number[]; bytes: readonly number[]; fsync: readonly boolean[] }): ClusterShape[] {
+function shapesAround(center: ClusterShape, axes: { nodes: readonly number[]; bytes: readonly number[]; fsync: readonly boolean[] }): ClusterShape[] {
   return [
     center,
     ...axes.nodes.filter((nodes) => nodes !== center.nodes).map((nodes) => ({ ...center, nodes })),
@@ -63,12 +63,12 @@ export function shapesAround(center: ClusterShape, axes: { nodes: readonly numbe
 }
 
 /** Every combination of the lists. */
-export function everyShape(nodes: readonly number[], bytes: readonly number[], fsync: readonly boolean[]): ClusterShape[] {
+function everyShape(nodes: readonly number[], bytes: readonly number[], fsync: readonly boolean[]): ClusterShape[] {
   return nodes.flatMap((n) => bytes.flatMap((b) => fsync.map((f) => ({ nodes: n, bytes: b, fsync: f }))));
 }
 
 /** `--quick`: 3 servers, 100 B, fsync on, concurrency 1 and 256, with etcd when present: about a minute. */
-export const quickMatrix = {
+const quickMatrix = {
   concurrency: [1, 256],
   durationMs: 2000,
   warmupMs: 500,

@@ -2,7 +2,7 @@ import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LoadPlan, LoadWindow } from './closed-loop.ts';
-import { formatTable, loadAverageNow, machineInfo, resultFileName, writeResultFile, type MachineInfo } from './common.ts';
+import { formatBytes, formatCount, formatTable, loadAverageNow, machineInfo, median, resultFileName, writeResultFile, type MachineInfo } from './common.ts';
 import { centerShape, type ClusterBenchOptions, type ClusterShape } from './cluster-bench-options.ts';
 import { findEtcd, type EtcdCluster } from './etcd-cluster.ts';
 import { connectionsMax, etcdMembers, measureEtcd } from './etcd-load.ts';
@@ -178,15 +178,8 @@ export function summarize(key: ConfigKey, reps: readonly RepWindow[]): ConfigRes
   };
 }
 
-export function median(values: readonly number[]): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-}
-
 /** The issue's targets; reported, never asserted. */
-export const targetGoals = {
+const targetGoals = {
   bestOpsPerSecMin: 100_000,
   ratioVsEtcdMin: 10,
   concurrency1P50MsMax: 0.4,
@@ -218,14 +211,13 @@ export function resultOf(run: {
   const share = (a: ConfigResult | null, b: ConfigResult | null) => (a !== null && b !== null ? a.opsPerSec / b.opsPerSec : null);
   const atLeast = (value: number | null, goal: number) => (value === null ? null : value >= goal);
   const atMost = (value: number | null, goal: number) => (value === null ? null : value <= goal);
-  const goals = targetGoals;
   const targets: Target[] = [
-    { name: 'best ops/s (3 servers, 100 B, fsync on)', goal: `≥ ${goals.bestOpsPerSecMin}`, value: best?.opsPerSec ?? null, met: atLeast(best?.opsPerSec ?? null, goals.bestOpsPerSecMin) },
-    { name: 'best over etcd best', goal: `≥ ${goals.ratioVsEtcdMin}×`, value: ratioVsEtcd, met: atLeast(ratioVsEtcd, goals.ratioVsEtcdMin) },
-    { name: 'concurrency 1 p50 ms', goal: `≤ ${goals.concurrency1P50MsMax}`, value: single?.p50Ms ?? null, met: atMost(single?.p50Ms ?? null, goals.concurrency1P50MsMax) },
-    { name: 'concurrency 1 p99 ms', goal: `≤ ${goals.concurrency1P99MsMax}`, value: single?.p99Ms ?? null, met: atMost(single?.p99Ms ?? null, goals.concurrency1P99MsMax) },
-    { name: 'fsync on over fsync off (best ops/s)', goal: `≥ ${goals.fsyncOnShareOfOffMin}`, value: share(best, fsyncOff), met: atLeast(share(best, fsyncOff), goals.fsyncOnShareOfOffMin) },
-    { name: '5 servers over 3 servers (best ops/s)', goal: `≥ ${goals.fiveServersShareOfThreeMin}`, value: share(five, best), met: atLeast(share(five, best), goals.fiveServersShareOfThreeMin) },
+    { name: 'best ops/s (3 servers, 100 B, fsync on)', goal: `≥ ${targetGoals.bestOpsPerSecMin}`, value: best?.opsPerSec ?? null, met: atLeast(best?.opsPerSec ?? null, targetGoals.bestOpsPerSecMin) },
+    { name: 'best over etcd best', goal: `≥ ${targetGoals.ratioVsEtcdMin}×`, value: ratioVsEtcd, met: atLeast(ratioVsEtcd, targetGoals.ratioVsEtcdMin) },
+    { name: 'concurrency 1 p50 ms', goal: `≤ ${targetGoals.concurrency1P50MsMax}`, value: single?.p50Ms ?? null, met: atMost(single?.p50Ms ?? null, targetGoals.concurrency1P50MsMax) },
+    { name: 'concurrency 1 p99 ms', goal: `≤ ${targetGoals.concurrency1P99MsMax}`, value: single?.p99Ms ?? null, met: atMost(single?.p99Ms ?? null, targetGoals.concurrency1P99MsMax) },
+    { name: 'fsync on over fsync off (best ops/s)', goal: `≥ ${targetGoals.fsyncOnShareOfOffMin}`, value: share(best, fsyncOff), met: atLeast(share(best, fsyncOff), targetGoals.fsyncOnShareOfOffMin) },
+    { name: '5 servers over 3 servers (best ops/s)', goal: `≥ ${targetGoals.fiveServersShareOfThreeMin}`, value: share(five, best), met: atLeast(share(five, best), targetGoals.fiveServersShareOfThreeMin) },
   ];
   return {
     startedAt: run.startedAt,
@@ -274,7 +266,7 @@ function describeConfig(key: ConfigKey): string {
 }
 
 /** The table, the limits and the targets, as printed at the end of a run (and pasted into the README). */
-export function formatResult(result: ClusterBenchResult): string[] {
+function formatResult(result: ClusterBenchResult): string[] {
   const header = ['system', 'servers', 'bytes', 'fsync', 'clients', 'ops/s', 'min-max', 'p50 ms', 'p99 ms', 'p99.9 ms', 'cpu s/1k ops', 'peak RSS MB', 'retries'];
   const rows = result.results.map((r) => [
     r.system,
@@ -309,7 +301,7 @@ export function formatResult(result: ClusterBenchResult): string[] {
 }
 
 /** The chart's lines: one per system and cluster shape. */
-export function chartSeries(results: readonly ConfigResult[]): ChartSeries[] {
+function chartSeries(results: readonly ConfigResult[]): ChartSeries[] {
   const series = new Map<string, ChartSeries & { points: ChartSeries['points'][number][] }>();
   for (const r of results) {
     const label =
@@ -336,14 +328,6 @@ async function writeFiles(result: ClusterBenchResult, resultsDir: string, print:
 /** "1 server", "3 servers". */
 function count(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? '' : 's'}`;
-}
-
-function formatBytes(bytes: number): string {
-  return bytes >= 1024 && bytes % 1024 === 0 ? `${bytes / 1024} KiB` : `${bytes} B`;
-}
-
-function formatCount(value: number): string {
-  return Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : '-';
 }
 
 function formatMs(value: number): string {

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 
 /**
  * What the benchmarks share: the raw append + fdatasync loop (the disk's limit), latency samples,
- * CPU time, the machine's description, result files and plain-text tables.
+ * CPU time, the machine's description, result files, plain-text tables and their cells.
  */
 
 /** One timed run's raw numbers. */
@@ -111,7 +111,7 @@ export async function fileSystemName(dir: string): Promise<string> {
 }
 
 /** The device `dir` lives on, from the longest mount point in /proc/mounts that holds it; 'unknown' off Linux. */
-export async function deviceOf(dir: string): Promise<string> {
+async function deviceOf(dir: string): Promise<string> {
   const mounts = await readFile('/proc/mounts', 'utf8').catch(() => '');
   const path = resolve(dir);
   let best = { mountPoint: '', device: 'unknown' };
@@ -174,4 +174,22 @@ export function formatTable(header: readonly string[], rows: readonly (readonly 
   const line = (cells: readonly string[]) =>
     cells.map((cell, column) => (column < leftColumns ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join('  ').trimEnd();
   return [line(header), ...rows.map(line)];
+}
+
+/** The middle value of `values` (the mean of the two middle ones when their count is even); NaN when empty. */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/** "100 B", "4 KiB": KiB only for whole kibibytes. */
+export function formatBytes(bytes: number): string {
+  return bytes >= 1024 && bytes % 1024 === 0 ? `${bytes / 1024} KiB` : `${bytes} B`;
+}
+
+/** A count rounded to a whole number with thousands separators ("12,345"); '-' when not finite. */
+export function formatCount(value: number): string {
+  return Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : '-';
 }

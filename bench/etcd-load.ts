@@ -2,6 +2,7 @@ import { runClosedLoop, type LoadPlan, type LoadWindow } from './closed-loop.ts'
 import { commandOf } from './common.ts';
 import { EtcdCluster } from './etcd-cluster.ts';
 import { encodePutRequest, EtcdConnection, grpcFrame, putPath } from './etcd-grpc.ts';
+import { clientKey } from './raftchart-load.ts';
 
 /**
  * etcd under the same closed-loop load as raftchart: each client Puts its own key (c00000 …) with
@@ -40,9 +41,7 @@ export async function measureEtcd(
     const value = commandOf(run.bytes);
     const encoder = new TextEncoder();
     for (const plan of plans) {
-      const requests = Array.from({ length: plan.concurrency }, (_, client) =>
-        grpcFrame(encodePutRequest(encoder.encode(`c${String(client).padStart(5, '0')}`), value)),
-      );
+      const requests = Array.from({ length: plan.concurrency }, (_, client) => grpcFrame(encodePutRequest(encoder.encode(clientKey(client)), value)));
       const operation = async (client: number) => {
         await connections[client % connections.length].call(putPath, requests[client]);
       };

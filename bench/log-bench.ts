@@ -10,6 +10,8 @@ import {
   commandOf,
   cpuMicrosSince,
   fileSystemName,
+  formatBytes,
+  formatCount,
   formatTable,
   LatencySamples,
   quantile,
@@ -40,8 +42,8 @@ export interface LogBenchOptions {
   readonly print: (line: string) => void;
 }
 
-export const recordBytesMeasured = [100, 4096] as const;
-export const appenderCounts = [1, 16, 256] as const;
+const recordBytesMeasured = [100, 4096] as const;
+const appenderCounts = [1, 16, 256] as const;
 
 /** The targets the run is reported against (never asserted). */
 export const targets = {
@@ -93,6 +95,7 @@ export interface LogBenchResult {
 
 /** Runs every configuration, prints the table and writes the JSON; returns the result. */
 export async function runLogBench(options: LogBenchOptions): Promise<LogBenchResult> {
+  const startedAt = new Date().toISOString();
   const rounds = options.quick ? 1 : 3;
   const roundMs = options.quick ? 400 : 1800;
   const root = await mkdtemp(join(options.parentDir ?? tmpdir(), 'raftchart-log-bench-'));
@@ -116,7 +119,7 @@ export async function runLogBench(options: LogBenchOptions): Promise<LogBenchRes
       keep('ceiling/100/256', await chartRound(noStorage(), 100, 256, roundMs));
     }
     const measurements = [...sums].map(([key, list]) => summarize(key, list));
-    const result = resultOf(measurements, { root, fileSystem, quick: options.quick, rounds, roundMs });
+    const result = resultOf(measurements, { startedAt, root, fileSystem, quick: options.quick, rounds, roundMs });
     printResult(result, options.print);
     const file = await writeResultFile(options.resultsDir, resultFileName('log-', result.startedAt), result);
     options.print(`wrote ${file}`);
@@ -223,7 +226,7 @@ function summarize(key: string, rounds: readonly Round[]): Measurement {
   const seconds = rounds.reduce((sum, round) => sum + round.ms, 0) / 1000;
   const syncs = rounds.reduce((sum, round) => sum + round.syncs, 0);
   const cpuMicros = rounds.reduce((sum, round) => sum + round.cpuMicros, 0);
-  const latencies = Float64Array.from(rounds.flatMap((round) => [...round.latencies])).sort();
+  const latencies = concatenate(rounds.map((round) => round.latencies)).sort();
   const mean = latencies.reduce((sum, ms) => sum + ms, 0) / Math.max(1, latencies.length);
   return {
     kind: kind as Measurement['kind'],
@@ -242,16 +245,27 @@ function summarize(key: string, rounds: readonly Round[]): Measurement {
   };
 }
 
+/** `arrays` end to end in one new array: no boxed numbers, however many samples. */
+function concatenate(arrays: readonly Float64Array[]): Float64Array {
+  const joined = new Float64Array(arrays.reduce((sum, array) => sum + array.length, 0));
+  let offset = 0;
+  for (const array of arrays) {
+    joined.set(array, offset);
+    offset += array.length;
+  }
+  return joined;
+}
+
 function resultOf(
   measurements: readonly Measurement[],
-  run: { root: string; fileSystem: string; quick: boolean; rounds: number; roundMs: number },
+  run: { startedAt: string; root: string; fileSystem: string; quick: boolean; rounds: number; roundMs: number },
 ): LogBenchResult {
   const find = (kind: Measurement['kind'], recordBytes: number, appenders: number) =>
     measurements.find((m) => m.kind === kind && m.recordBytes === recordBytes && m.appenders === appenders);
   const raw100 = find('raw', 100, 1);
   const single100 = find('chart', 100, 1);
   return {
-    startedAt: new Date().toISOString(),
+    startedAt: run.startedAt,
     node: process.version,
     cpu: cpus()[0]?.model ?? 'unknown',
     cpuCount: cpus().length,
@@ -285,7 +299,7 @@ function printResult(result: LogBenchResult, print: (line: string) => void): voi
   const ratio = result.targets.singleAppenderLatencyRatio;
   print(
     `target: 256 appenders × 100 B ≥ ${targets.recordsPerSecondMinAt256x100.toLocaleString('en-US')} records/s: ` +
-      `${Math.round(at256).toLocaleString('en-US')} (${at256 >= targets.recordsPerSecondMinAt256x100 ? 'met' : 'missed'})`,
+      `${formatCount(at256)} (${at256 >= targets.recordsPerSecondMinAt256x100 ? 'met' : 'missed'})`,
   );
   print(
     `target: 1 appender's latency ≤ ${targets.singleAppenderLatencyRatioMax}× the raw loop's (100 B, medians): ` +
@@ -297,9 +311,9 @@ function printResult(result: LogBenchResult, print: (line: string) => void): voi
 function rowOf(m: Measurement, raw: Measurement | undefined): string[] {
   const appenders = { raw: 'raw loop', chart: String(m.appenders), ceiling: `${m.appenders}, no I/O` }[m.kind];
   return [
-    m.recordBytes >= 1024 ? `${m.recordBytes / 1024} KiB` : `${m.recordBytes} B`,
+    formatBytes(m.recordBytes),
     appenders,
-    Math.round(m.recordsPerSecond).toLocaleString('en-US'),
+    formatCount(m.recordsPerSecond),
     m.megabytesPerSecond.toFixed(2),
     m.recordsPerSync.toFixed(1),
     `${m.latencyMsMean.toFixed(3)} ms`,

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { hasErrorCode } from '../src/protocol/errors.ts';
+import { hasErrorCode, RaftchartError } from '../src/protocol/errors.ts';
 import { runClusterBench } from './cluster-bench.ts';
 import { clusterBenchUsage, parseClusterBenchArgs } from './cluster-bench-options.ts';
 import { runLogBench } from './log-bench.ts';
@@ -42,16 +42,25 @@ async function main(argv: readonly string[]): Promise<number> {
 }
 
 async function logSuite(argv: readonly string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: [...argv],
-    options: { quick: { type: 'boolean', default: false }, dir: { type: 'string' }, help: { type: 'boolean', default: false } },
-  });
+  const values = parseLogArgs(argv);
   if (values.help) {
     console.log(usage);
     return 0;
   }
   await runLogBench({ quick: values.quick, parentDir: values.dir, resultsDir, print: (line) => console.log(line) });
   return 0;
+}
+
+/** The log suite's options; an unknown or malformed one is InvalidOptions, as in the cluster suite. */
+function parseLogArgs(argv: readonly string[]) {
+  try {
+    return parseArgs({
+      args: [...argv],
+      options: { quick: { type: 'boolean', default: false }, dir: { type: 'string' }, help: { type: 'boolean', default: false } },
+    }).values;
+  } catch (error) {
+    throw new RaftchartError('InvalidOptions', `${(error as Error).message}; see --help for the options.`);
+  }
 }
 
 process.exitCode = await main(process.argv.slice(2));

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { assert } from '../src/core/assert.ts';
 import { encodeKeyValueCommand, hasErrorCode, LocalCluster, RaftchartError, type NodeId } from '../src/index.ts';
 import { runClosedLoop, thisProcess, type LoadPlan, type LoadWindow } from './closed-loop.ts';
 
@@ -25,11 +26,12 @@ export function keyValueCommandOf(client: number, bytes: number): Uint8Array {
     throw new RaftchartError('InvalidOptions', `a command takes at least ${minimumCommandBytes} bytes (a key-value set), asked for ${bytes}.`, { option: 'bytes' });
   }
   const command = encodeKeyValueCommand({ op: 'set', key: clientKey(client), value: 'x'.repeat(bytes - minimumCommandBytes) });
-  if (command.byteLength !== bytes) throw new Error(`a command of ${bytes} bytes came out ${command.byteLength} bytes long`);
+  assert(command.byteLength === bytes, `a command of ${bytes} bytes came out ${command.byteLength} bytes long`);
   return command;
 }
 
-function clientKey(client: number): string {
+/** Client `client`'s key: `c` and its number in clientKeyDigits digits (c00000 … c99999). */
+export function clientKey(client: number): string {
   return `c${String(client).padStart(clientKeyDigits, '0')}`;
 }
 
@@ -43,7 +45,7 @@ const retriesPerCommandMax = 50;
  * Which server leads, as far as the clients know; when one is told NotLeader, all of them wait for
  * ONE lookup (status of every server, every 10 ms) rather than each polling on its own.
  */
-export class LeaderTracker {
+class LeaderTracker {
   readonly #cluster: LocalCluster;
   #leader: NodeId;
   #lookup: Promise<NodeId> | null = null;
@@ -104,7 +106,7 @@ export interface RaftchartRun {
  * cluster's own defaults (50 ms, 150–300 ms) two loaded shared cores can starve a heartbeat long
  * enough to start an election, and every command in flight fails over.
  */
-export const etcdTiming = { heartbeatIntervalMs: 100, electionTimeoutMs: [1000, 2000] as const };
+const etcdTiming = { heartbeatIntervalMs: 100, electionTimeoutMs: [1000, 2000] as const };
 
 /**
  * Starts one cluster for `run`, then measures each plan in turn on it (the cluster warms up

@@ -139,7 +139,7 @@ function linearTicks(max: number): number[] {
 }
 
 /** From the power of ten at or below the smallest value to the one at or above the largest. */
-export function decadeRange(values: readonly number[]): Range {
+function decadeRange(values: readonly number[]): Range {
   const lo = 10 ** Math.floor(Math.log10(Math.min(...values)));
   const hi = 10 ** Math.ceil(Math.log10(Math.max(...values)));
   return { lo, hi: hi > lo ? hi : lo * 10 };
