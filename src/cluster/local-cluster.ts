@@ -488,7 +488,7 @@ export class LocalCluster {
       waiters.delete(index);
       for (let waiter: Waiter | null = head; waiter !== null; waiter = waiter.next) {
         this.#waiterCount--;
-        if (waiter.term === terms[i]) waiter.resolve({ index, term: terms[i], result: batch.results[i] });
+        if (waiter.term === terms[i]) waiter.resolve({ index, term: terms[i], result: batch.results[index - batch.resultsFirstIndex] });
         else waiter.reject(new RaftchartError('NotLeader', `index ${index} holds another leader's entry: leadership changed; retry on the leader.`, { nodeId }));
       }
     }

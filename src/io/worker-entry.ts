@@ -12,6 +12,8 @@ import { inspectionPoster } from './inspection-events.ts';
 import { RealFileSystem } from './real-file-system.ts';
 import { provideDurableLog } from './storage-actors.ts';
 import { openWal, type Wal } from './wal.ts';
+import { ProposedSpans } from './proposed-spans.ts';
+import { watchThreadUsage } from './thread-usage.ts';
 import type { ClientReply, ProposeRequest, ReadyResult, WorkerControl, WorkerCounters, WorkerSetup, WorkerStatus } from './worker-protocol.ts';
 import { fromWire, packEntries, unpackCommands, wireEncoder, type WireMessage } from './worker-wire.ts';
 import { readStatusDetail } from './worker-inspection.ts';
@@ -35,6 +37,8 @@ let wal: Wal | null = null;
 let stopped = false;
 let running = false;
 const counters = { messagesReceived: 0, malformedDropped: 0, proposalsReceived: 0, proposeEvents: 0 };
+/** This thread's CPU time and GC pauses, for counters(): the benchmark splits the cluster's CPU by thread. */
+const threadUsage = watchThreadUsage();
 /** Only when the cluster asked for inspection: the `inspect` observer given to the chart's actor. */
 const inspection = setup.inspectPort === null ? null : inspectionPoster(setup.id, setup.inspectPort);
 
@@ -79,17 +83,28 @@ function readyFailure(error: unknown): ReadyResult {
   return { ok: false, code: 'StorageFailed', message: code === undefined ? message : `${code}: ${message}` };
 }
 
+/** What this incarnation accepted as proposals: only those entries' results are posted. */
+const proposed = new ProposedSpans();
+
 function applyEntries(stateMachine: StateMachine, entries: readonly Entry[]): void {
   if (entries.length === 0) return;
-  const results = entries.map((entry) => {
-    try {
-      return stateMachine.apply(entry);
-    } catch (error) {
-      return { error: error instanceof Error ? error.message : String(error) };
-    }
-  });
-  clientOut.push({ type: 'applied', firstIndex: entries[0].index, entries: packEntries(entries), results });
+  const firstIndex = entries[0].index;
+  const span = proposed.take(firstIndex, firstIndex + entries.length - 1);
+  const results: unknown[] = [];
+  for (const entry of entries) {
+    const result = applyOne(stateMachine, entry);
+    if (span !== null && entry.index >= span.from && entry.index <= span.to) results.push(result);
+  }
+  clientOut.push({ type: 'applied', firstIndex, entries: packEntries(entries), resultsFirstIndex: span?.from ?? firstIndex, results });
   scheduleFlush();
+}
+
+function applyOne(stateMachine: StateMachine, entry: Entry): unknown {
+  try {
+    return stateMachine.apply(entry);
+  } catch (error) {
+    return { error: error instanceof Error ? error.message : String(error) };
+  }
 }
 
 function onBusBatch(data: unknown): void {
@@ -142,6 +157,7 @@ async function start(): Promise<void> {
   });
   server.on('state.apply', (event) => applyEntries(stateMachine, event.entries));
   server.on('client.proposed', (event) => {
+    if (event.isLeader) proposed.add(event.index, event.count);
     clientOut.push({ type: 'proposed', requestId: event.requestId, isLeader: event.isLeader, term: event.term, index: event.index, count: event.count });
     scheduleFlush();
   });
@@ -196,11 +212,16 @@ const control: WorkerControl = {
     if (detail === undefined) return status;
     return { ...status, detail: readStatusDetail(actor, detail.logTailMax, wal?.confirmations ?? 0) };
   },
-  counters: (): WorkerCounters => ({
-    ...counters,
-    inspectionEventsPosted: inspection?.counts.posted ?? 0,
-    inspectionEventsDropped: inspection?.counts.dropped ?? 0,
-  }),
+  counters: (): WorkerCounters => {
+    const usage = threadUsage();
+    return {
+      ...counters,
+      inspectionEventsPosted: inspection?.counts.posted ?? 0,
+      inspectionEventsDropped: inspection?.counts.dropped ?? 0,
+      threadCpuMicros: usage.cpuMicros,
+      gcPauseMs: usage.gcPauseMs,
+    };
+  },
   shutdown: async () => {
     stopped = true;
     actor?.stop();

@@ -38,11 +38,17 @@ export interface ProposeRequest {
   readonly commands: PackedEntries;
 }
 
-/** Committed entries [firstIndex, firstIndex + entries.count) as applied by the worker's state machine, with their results. */
+/**
+ * Committed entries [firstIndex, firstIndex + entries.count) as applied by the worker's state
+ * machine. `results[i]` is the result of entry `resultsFirstIndex + i`: results travel only for
+ * the span of entries this incarnation accepted as proposals (someone may wait on them), since
+ * cloning a result object per entry is a large share of a follower's work.
+ */
 export interface AppliedBatch {
   readonly type: 'applied';
   readonly firstIndex: number;
   readonly entries: PackedEntries;
+  readonly resultsFirstIndex: number;
   readonly results: readonly unknown[];
 }
 
@@ -107,6 +113,9 @@ export interface WorkerCounters {
   /** Inspection events posted, and dropped past inspectionQueueMax; both 0 with inspection off. */
   readonly inspectionEventsPosted: number;
   readonly inspectionEventsDropped: number;
+  /** This worker thread's own CPU time so far, in µs (null off Linux), and its GC pauses in ms: see src/io/thread-usage.ts. */
+  readonly threadCpuMicros: number | null;
+  readonly gcPauseMs: number;
 }
 
 /** Whether the worker started: the folder's log opened and the chart runs. Errors carry a code (Comlink drops it from thrown errors). */

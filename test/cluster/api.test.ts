@@ -126,6 +126,10 @@ describe('LocalCluster API', () => {
     const after = await cluster.workerCounters(leader.id);
     expect(after.proposeEvents - before.proposeEvents).toBe(1);
     expect(after.proposalsReceived - before.proposalsReceived).toBe(50);
+    // The worker's own thread: its CPU time only grows, and its GC pauses are a sum, never negative.
+    expect(after.threadCpuMicros).toBeGreaterThan(0);
+    expect(after.threadCpuMicros).toBeGreaterThanOrEqual(before.threadCpuMicros ?? 0);
+    expect(after.gcPauseMs).toBeGreaterThanOrEqual(before.gcPauseMs);
     expect(results.map((r) => r.index)).toEqual(results.map((_, i) => results[0].index + i));
     await waitForApplied(checker, [leader.id], results[49].index);
     expect(checker.commandsOf(leader.id)).toEqual(results.map((_, i) => `b${i}`));
