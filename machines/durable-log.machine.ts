@@ -251,8 +251,10 @@ function enqueue(context: DurableLogContext, request: DurableLogRequest): void {
  */
 function recordsOf(requests: readonly DurableLogRequest[]): LogRecord[] {
   const records: LogRecord[] = [];
-  // The entries of the last record while it is an entries record that later appends may extend.
-  let run: Entry[] | null = null;
+  // The entries of the last record while it is an entries record that later appends may extend:
+  // the request's own array until a merge needs a copy of it (run !== null, merged === null).
+  let run: readonly Entry[] | null = null;
+  let merged: Entry[] | null = null;
   let runBytes = 0;
   for (const request of requests) {
     switch (request.type) {
@@ -260,11 +262,15 @@ function recordsOf(requests: readonly DurableLogRequest[]): LogRecord[] {
         if (request.entries.length === 0) break;
         const bytes = commandBytesOf(request.entries);
         if (run !== null && request.entries[0].index === run[run.length - 1].index + 1 && runBytes + bytes <= mergedRecordCommandBytesMax) {
-          for (const entry of request.entries) run.push(entry);
+          if (merged === null) records[records.length - 1] = { type: 'entries', entries: (merged = run.slice()) };
+          const into: Entry[] = merged;
+          for (const entry of request.entries) into.push(entry);
+          run = into;
           runBytes += bytes;
           break;
         }
-        run = request.entries.slice();
+        run = request.entries;
+        merged = null;
         runBytes = bytes;
         records.push({ type: 'entries', entries: run });
         break;

@@ -4,7 +4,7 @@ import * as Comlink from 'comlink/dist/esm/comlink.mjs';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { raftServerMachine, roleOf } from '../../machines/raft-server.machine.ts';
 import { assert } from '../core/assert.ts';
-import { asBatch, commandsPerProposalMax, isRaftMessageFor } from '../protocol/validate.ts';
+import { asBatch, isRaftMessageFor } from '../protocol/validate.ts';
 import { RaftchartError } from '../protocol/errors.ts';
 import type { Entry } from '../protocol/types.ts';
 import { errorCodeOf } from './file-system-error.ts';
@@ -127,7 +127,7 @@ function onBusBatch(data: unknown): void {
 function onClientRequest(data: unknown): void {
   const request = data as Partial<ProposeRequest> | null;
   const commands = typeof request === 'object' && request !== null ? unpackCommands(request.commands) : null;
-  if (commands === null || commands.length > commandsPerProposalMax || !Number.isSafeInteger(request?.requestId)) {
+  if (commands === null || !Number.isSafeInteger(request?.requestId)) {
     counters.malformedDropped++;
     // Answer what can be answered, so a caller never waits forever on a dropped proposal.
     if (Number.isSafeInteger(request?.requestId)) {

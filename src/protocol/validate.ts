@@ -13,8 +13,6 @@ export const entriesPerMessageMax = 65_536;
 export const commandBytesMax = 1 << 20;
 /** The most messages one batch may hold; a bigger batch is dropped whole. */
 export const messagesPerBatchMax = 100_000;
-/** The most commands one proposal batch may hold. */
-export const commandsPerProposalMax = 100_000;
 /** Node ids are short names ('n1' … 'n9'); anything long is garbage. */
 const nodeIdLengthMax = 64;
 

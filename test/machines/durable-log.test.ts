@@ -202,9 +202,12 @@ describe('durable-log chart: group commit', () => {
       seq,
       entries: [{ index: seq, term: 1, kind: 'command', command: new Uint8Array(mergedRecordCommandBytesMax / 2) }],
     });
-    log.sendMany([half(1), half(2), half(3)]);
+    const requests = [half(1), half(2), half(3)];
+    log.sendMany(requests);
 
     expect(picture(log.storage.calls[0].records)).toBe('e1-2 e3');
+    // A merge copies the first run; the requests' own entry arrays stay as the chart sent them.
+    expect(requests.map((request) => (request.type === 'log.append' ? request.entries.length : -1))).toEqual([1, 1, 1]);
   });
 
   it('refuses a request whose seq does not increase: a bug in the caller, so the actor errors loudly', () => {
