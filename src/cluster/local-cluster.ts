@@ -330,19 +330,21 @@ export class LocalCluster {
   async status(id: NodeId): Promise<NodeStatus> {
     this.#checkRunning();
     this.#known(id);
-    const server = this.#servers.get(id);
-    if (server === undefined) {
-      // A crashed server: what it last reported (its term and log are on disk), not running.
-      const last = this.#lastKnown.get(id);
-      return { ...(last ?? { term: 0, votedFor: null, commitIndex: 0, lastApplied: 0, lastLogIndex: 0, lastLogTerm: 0 }), id, alive: false, role: 'follower', leaderId: null };
-    }
-    return this.#recordStatus(id, await server.status());
+    const status = (await this.#servers.get(id)?.status()) ?? null;
+    return status === null ? this.#notRunning(id) : this.#recordStatus(id, status);
   }
 
-  #recordStatus(id: NodeId, s: WorkerStatus & { alive: boolean }): NodeStatus {
+  /** A crashed server: what it last reported (its term and log are on disk), not running. */
+  #notRunning(id: NodeId): NodeStatus {
+    const last = this.#lastKnown.get(id);
+    return { ...(last ?? { term: 0, votedFor: null, commitIndex: 0, lastApplied: 0, lastLogIndex: 0, lastLogTerm: 0 }), id, alive: false, role: 'follower', leaderId: null };
+  }
+
+  /** A running server's status, remembered for when it is not running. */
+  #recordStatus(id: NodeId, s: WorkerStatus): NodeStatus {
     const status: NodeStatus = {
       id,
-      alive: s.alive,
+      alive: true,
       role: s.role,
       term: s.term,
       votedFor: s.votedFor,
@@ -352,7 +354,7 @@ export class LocalCluster {
       lastLogIndex: s.lastLogIndex,
       lastLogTerm: s.lastLogTerm,
     };
-    if (s.alive) this.#lastKnown.set(id, status);
+    this.#lastKnown.set(id, status);
     return status;
   }
 
@@ -368,9 +370,9 @@ export class LocalCluster {
     if (!Number.isInteger(logTailMax) || logTailMax < 0 || logTailMax > inspectLogTailMax) {
       throw invalid('logTailMax', `must be a whole number from 0 to ${inspectLogTailMax}, got ${String(logTailMax)}`);
     }
-    const inspected = await this.#servers.get(id)?.inspect({ logTailMax });
-    if (inspected === undefined || inspected === null) return { ...(await this.status(id)), detail: null };
-    return { ...this.#recordStatus(id, { ...inspected, alive: true }), detail: inspected.detail ?? null };
+    const inspected = (await this.#servers.get(id)?.status({ logTailMax })) ?? null;
+    if (inspected === null) return { ...this.#notRunning(id), detail: null };
+    return { ...this.#recordStatus(id, inspected), detail: inspected.detail ?? null };
   }
 
   /** Counters at `id`'s worker boundary (malformed messages dropped, …). */

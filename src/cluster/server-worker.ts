@@ -60,7 +60,6 @@ export class ServerWorker {
   #nextRequestId = 1;
   #batch: ProposalBatch | null = null;
   readonly #awaiting = new Map<number, ProposalBatch>();
-  #lastStatus: WorkerStatus | null = null;
   #lastTerm = 0;
 
   private constructor(options: ServerWorkerOptions) {
@@ -160,37 +159,16 @@ export class ServerWorker {
     if (this.#batch.commands.length >= proposalBatchMax) this.#sendBatch();
   }
 
-  async status(): Promise<WorkerStatus & { alive: boolean }> {
-    if (this.#alive) {
-      try {
-        const status = await this.#call(() => this.#remote.status());
-        this.#lastStatus = status;
-        this.#lastTerm = status.term;
-        return { ...status, alive: true };
-      } catch (error) {
-        if (this.#alive) throw error;
-      }
-    }
-    const last = this.#lastStatus;
-    return {
-      role: 'follower',
-      failed: false,
-      term: last?.term ?? 0,
-      votedFor: last?.votedFor ?? null,
-      leaderId: null,
-      commitIndex: last?.commitIndex ?? 0,
-      lastApplied: last?.lastApplied ?? 0,
-      lastLogIndex: last?.lastLogIndex ?? 0,
-      lastLogTerm: last?.lastLogTerm ?? 0,
-      alive: false,
-    };
-  }
-
-  /** The status with its detail (for the inspector), or null when this incarnation is not running. */
-  async inspect(request: StatusDetailRequest): Promise<WorkerStatus | null> {
+  /**
+   * The chart's status, with its detail when `request` asks (for the inspector); null when this
+   * incarnation is not running (LocalCluster then reports what it last knew).
+   */
+  async status(request?: StatusDetailRequest): Promise<WorkerStatus | null> {
     if (!this.#alive) return null;
     try {
-      return await this.#call(() => this.#remote.status(request));
+      const status = await this.#call(() => this.#remote.status(request));
+      this.#lastTerm = Math.max(this.#lastTerm, status.term);
+      return status;
     } catch (error) {
       if (this.#alive) throw error;
       return null;
