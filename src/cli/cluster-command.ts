@@ -85,7 +85,9 @@ export async function clusterCommand(argv: readonly string[], io: CliIo, tty = p
   try {
     if (inspectorPort !== null) inspector = await startInspector(cluster, inspectorPort);
     if (inspector !== null) io.out(`inspector: ${inspector.url}`);
-    await (tty ? liveView(cluster, options, io, inspector?.url ?? null) : plainView(cluster, options, io));
+    // The live view clears the screen: it repeats the pages to open on every frame.
+    const links = [...(inspector === null ? [] : [`inspector: ${inspector.url}`]), ...(stately === null ? [] : [`Stately: ${stately.url}`])];
+    await (tty ? liveView(cluster, options, io, links) : plainView(cluster, options, io));
   } finally {
     await inspector?.close();
     await cluster.stop();
@@ -185,7 +187,7 @@ async function runUntilStopped(durationMs: number | undefined, everyMs: number, 
 }
 
 /** A terminal: the live view, redrawn ~4×/s, with keys to inject faults. */
-async function liveView(cluster: LocalCluster, options: ClusterCommandOptions, io: CliIo, inspectorUrl: string | null): Promise<void> {
+async function liveView(cluster: LocalCluster, options: ClusterCommandOptions, io: CliIo, links: readonly string[]): Promise<void> {
   const sampler = new Sampler(cluster);
   const random = new Random(cluster.seed, 'cli');
   let reliable = true;
@@ -240,7 +242,7 @@ async function liveView(cluster: LocalCluster, options: ClusterCommandOptions, i
           const seen = terms.get(s.id);
           if (seen === undefined || seen.term !== s.term) terms.set(s.id, { term: s.term, atMs: elapsedMs });
         }
-        draw(io, cluster, statuses, terms, messagesPerSec, elapsedMs, reliable, inspectorUrl === null ? note : `inspector: ${inspectorUrl}   ${note}`);
+        draw(io, cluster, statuses, terms, messagesPerSec, elapsedMs, reliable, [...links, note].join('   '));
       },
       (stop) => {
         stdin.on('keypress', (_: string, key: { name?: string; sequence?: string; ctrl?: boolean }) => {
