@@ -114,10 +114,23 @@ function serializeInspectionEvent(nodeId: NodeId, event: InspectionEvent): Serve
       // Sent while the actor is being built, when its snapshot cannot be read yet: the first '@xstate.snapshot' follows.
       return { ...base, sourceSessionId: null, event: null, snapshot: null, definition: definitionOf(config) };
     case '@xstate.event':
-      return { ...base, sourceSessionId: session(event.sourceRef?.sessionId), event: summarize(event.event), snapshot: null, definition: null };
+      return { ...base, sourceSessionId: session(event.sourceRef?.sessionId), event: summarizeEvent(event.event), snapshot: null, definition: null };
     case '@xstate.snapshot':
-      return { ...base, sourceSessionId: null, event: summarize(event.event), snapshot: snapshotOf(event.snapshot), definition: null };
+      return { ...base, sourceSessionId: null, event: summarizeEvent(event.event), snapshot: snapshotOf(event.snapshot), definition: null };
   }
+}
+
+/** Summaries of events already summarized: an '@xstate.event' and the '@xstate.snapshot' it leads to carry the same event object. */
+const eventSummaries = new WeakMap<object, Json>();
+
+function summarizeEvent(event: unknown): Json {
+  if (typeof event !== 'object' || event === null) return summarize(event);
+  let summary = eventSummaries.get(event);
+  if (summary === undefined) {
+    summary = summarize(event);
+    eventSummaries.set(event, summary);
+  }
+  return summary;
 }
 
 function snapshotOf(snapshot: unknown): ServerInspectionEvent['snapshot'] {
