@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { LocalCluster, leaderOf, type NodeStatus } from '../cluster/local-cluster.ts';
 import { Random } from '../core/random.ts';
 import type { NodeId } from '../protocol/types.ts';
-import { encodeKeyValueCommand } from '../io/worker-state-machine.ts';
+import { runCommand, type InspectorCommand } from '../inspect/inspector-commands.ts';
 import { Inspector } from '../inspect/inspector-server.ts';
 import type { CliIo } from './run-cli.ts';
 import { asUsageError, UsageError, wholeNumber } from './sim-command.ts';
@@ -190,7 +190,6 @@ async function runUntilStopped(durationMs: number | undefined, everyMs: number, 
 async function liveView(cluster: LocalCluster, options: ClusterCommandOptions, io: CliIo, links: readonly string[]): Promise<void> {
   const sampler = new Sampler(cluster);
   const random = new Random(cluster.seed, 'cli');
-  let reliable = true;
   let proposed = 0;
   let last: NodeStatus[] = [];
   let note = '';
@@ -200,36 +199,27 @@ async function liveView(cluster: LocalCluster, options: ClusterCommandOptions, i
   emitKeypressEvents(stdin);
   stdin.setRawMode(true);
   stdin.resume();
-  const act = async (key: string): Promise<void> => {
+  /** A key as the inspector page's command for it (src/inspect/inspector-commands.ts), or null for none. */
+  const commandOf = async (key: string): Promise<InspectorCommand | null> => {
     const n = Number(key);
     if (Number.isInteger(n) && n >= 1 && n <= cluster.nodeIds.length) {
-      const id = cluster.nodeIds[n - 1];
-      const status = await cluster.status(id);
-      note = status.alive ? `crashing ${id}` : `restarting ${id}`;
-      await (status.alive ? cluster.crash(id) : cluster.restart(id));
-    } else if (key === 'p') {
+      const node = cluster.nodeIds[n - 1];
+      return { command: (await cluster.status(node)).alive ? 'crash' : 'restart', node };
+    }
+    if (key === 'p') {
       const ids = [...cluster.nodeIds].sort(() => random.float() - 0.5);
       const half = Math.ceil(ids.length / 2);
-      cluster.network.partition([ids.slice(0, half), ids.slice(half)]);
-      note = `partition ${ids.slice(0, half).join(',')} | ${ids.slice(half).join(',')}`;
-    } else if (key === 'h') {
-      cluster.network.heal();
-      note = 'healed';
-    } else if (key === 'u') {
-      reliable = !reliable;
-      cluster.network.setReliable(reliable);
-      note = reliable ? 'network reliable' : 'network unreliable (10% loss, 0-27 ms delay)';
-    } else if (key === 'b') {
-      const leader = leaderOf(last);
-      if (leader === undefined) {
-        note = 'no leader to propose to';
-        return;
-      }
-      const results = await Promise.all(
-        Array.from({ length: burstCommands }, () => cluster.propose(leader.id, encodeKeyValueCommand({ op: 'set', key: `k${proposed}`, value: proposed++ }))),
-      );
-      note = `burst: ${results.filter((r) => r.isLeader).length}/${burstCommands} accepted by ${leader.id}`;
+      return { command: 'partition', groups: [ids.slice(0, half), ids.slice(half)] };
     }
+    if (key === 'h') return { command: 'heal' };
+    if (key === 'u') return { command: 'setReliable', reliable: !cluster.network.isReliable() };
+    if (key === 'b') return { command: 'propose', count: burstCommands };
+    return null;
+  };
+  const act = async (key: string): Promise<void> => {
+    const command = await commandOf(key);
+    if (command === null) return;
+    note = await runCommand(cluster, command, { leader: leaderOf(last)?.id, nextKey: () => proposed++ });
   };
   try {
     await runUntilStopped(
@@ -242,12 +232,12 @@ async function liveView(cluster: LocalCluster, options: ClusterCommandOptions, i
           const seen = terms.get(s.id);
           if (seen === undefined || seen.term !== s.term) terms.set(s.id, { term: s.term, atMs: elapsedMs });
         }
-        draw(io, cluster, statuses, terms, messagesPerSec, elapsedMs, reliable, [...links, note].join('   '));
+        draw(io, cluster, statuses, terms, messagesPerSec, elapsedMs, cluster.network.isReliable(), [...links, note].join('   '));
       },
       (stop) => {
         stdin.on('keypress', (_: string, key: { name?: string; sequence?: string; ctrl?: boolean }) => {
           if (key.name === 'q' || (key.ctrl === true && key.name === 'c')) stop();
-          else act(key.name ?? key.sequence ?? '').catch((error: unknown) => (note = String(error)));
+          else act(key.name ?? key.sequence ?? '').catch((error: unknown) => (note = error instanceof Error ? error.message : String(error)));
         });
       },
     );
