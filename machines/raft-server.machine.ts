@@ -141,7 +141,7 @@ export function quorumIndexOf(context: RaftServerContext): number {
 /** Builds an AppendEntries from a plan, addressed to `peer`. */
 function appendEntriesTo(context: RaftServerContext, peer: NodeId, heartbeat: boolean): AppendEntries | null {
   const progress = context.progress[peer];
-  assert(progress !== undefined, `no progress for ${peer}`);
+  if (progress === undefined) assert(false, `no progress for ${peer}`);
   const plan = planAppend(progress, context.log, context.config, heartbeat);
   if (plan === null) return null;
   return {
@@ -219,7 +219,7 @@ export const raftServerMachine = setup({
     reraise: raise(({ event }) => event),
     recordSynced: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'log.synced') return;
-      assert(event.position.seq >= context.synced.seq, `synced seq went back from ${context.synced.seq} to ${event.position.seq}`);
+      if (event.position.seq < context.synced.seq) assert(false, `synced seq went back from ${context.synced.seq} to ${event.position.seq}`);
       enqueue.assign({ synced: event.position });
       let sent = 0;
       for (const item of context.outbox) {

@@ -20,7 +20,7 @@ export interface LogChange {
 export function reconcileWithLeader(log: RaftLog, prevLogIndex: number, entries: readonly Entry[], commitIndex: number): LogChange {
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i];
-    assert(entry.index === prevLogIndex + 1 + i, `entry ${entry.index} out of place after ${prevLogIndex}`);
+    if (entry.index !== prevLogIndex + 1 + i) assert(false, `entry ${entry.index} out of place after ${prevLogIndex}`);
     const held = log.termAt(entry.index);
     if (held === entry.term) continue;
     let truncatedFrom: number | null = null;

@@ -273,7 +273,7 @@ export class Wal implements LogStorage {
   /** Queues `operation` behind every earlier call. Async callers get a failed assert as a rejection. */
   #enqueue(operation: () => Promise<void>): Promise<void> {
     assert(!this.#closed, 'the write-ahead log is closed');
-    assert(this.#pending < pendingOperationsMax, `more than ${pendingOperationsMax} log calls queued: await each before the next`);
+    if (this.#pending >= pendingOperationsMax) assert(false, `more than ${pendingOperationsMax} log calls queued: await each before the next`);
     this.#pending++;
     const run = this.#tail.then(operation).finally(() => {
       this.#pending--;
@@ -292,7 +292,7 @@ function lastIndexAfter(records: readonly LogRecord[], lastIndex: number): numbe
   for (const record of records) {
     if (record.type === 'entries' && record.entries.length > 0) {
       const first = record.entries[0].index;
-      assert(first >= 1 && first <= last + 1, `entries start at index ${first} but the log ends at ${last}: a gap`);
+      if (!(first >= 1 && first <= last + 1)) assert(false, `entries start at index ${first} but the log ends at ${last}: a gap`);
       last = record.entries[record.entries.length - 1].index;
     } else if (record.type === 'truncate') {
       last = Math.min(last, record.fromIndex - 1);
