@@ -4,7 +4,7 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import type { MessageBus } from '../bus/message-bus.ts';
 import { RaftchartError, type ErrorCode } from '../protocol/errors.ts';
 import type { NodeId } from '../protocol/types.ts';
-import { packCommands } from '../io/worker-wire.ts';
+import { packCommands } from '../protocol/packed-entries.ts';
 import type { ServerInspectionEvent } from '../io/inspection-events.ts';
 import type { AppliedBatch, ClientReply, ProposeRequest, ReadyResult, StatusDetailRequest, WorkerControl, WorkerCounters, WorkerSetup, WorkerStatus } from '../io/worker-protocol.ts';
 

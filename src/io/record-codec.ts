@@ -1,7 +1,8 @@
 import { assert } from '../core/assert.ts';
 import { RaftchartError } from '../protocol/errors.ts';
+import { codesByKind, kindsByCode } from '../protocol/packed-entries.ts';
 import type { LogRecord } from '../protocol/records.ts';
-import type { Entry, EntryKind } from '../protocol/types.ts';
+import type { Entry } from '../protocol/types.ts';
 import { crc32c } from './crc32c.ts';
 
 /**
@@ -38,8 +39,6 @@ const segmentMagic = 0x4c574352; // 'RCWL' read as little-endian u32
 const formatVersion = 1;
 
 const typeCodes = { segmentHeader: 1, hardState: 2, entries: 3, truncate: 4 } as const;
-const kindCodes: Record<EntryKind, number> = { command: 0, noop: 1, config: 2 };
-const kindsByCode: readonly EntryKind[] = ['command', 'noop', 'config'];
 
 /** The CRC-32C of each one-byte type code: the checksum covers type + payload, continued from here. */
 const typeCrcs: readonly number[] = Array.from({ length: 256 }, (_, type) => crc32c(Uint8Array.of(type)));
@@ -237,7 +236,7 @@ function writePayload(out: Uint8Array, view: DataView, start: number, record: Wa
       p = writeUvarint(out, p, entries.length);
       for (const entry of entries) {
         p = writeUvarint(out, p, entry.term);
-        const kind = kindCodes[entry.kind];
+        const kind = codesByKind[entry.kind];
         if (kind === undefined) assert(false, `unknown entry kind ${entry.kind}`);
         out[p] = kind;
         p = writeUvarint(out, p + 1, entry.command.length);

@@ -15,7 +15,8 @@ import { openWal, type Wal } from './wal.ts';
 import { ProposedSpans } from './proposed-spans.ts';
 import { watchThreadUsage } from './thread-usage.ts';
 import type { ClientReply, ProposeRequest, ReadyResult, WorkerControl, WorkerCounters, WorkerSetup, WorkerStatus } from './worker-protocol.ts';
-import { fromWire, packEntries, unpackCommands, wireEncoder, type WireMessage } from './worker-wire.ts';
+import { packEntries } from '../protocol/packed-entries.ts';
+import { fromWire, unpackCommands, wireEncoder, type WireMessage } from './worker-wire.ts';
 import { readStatusDetail } from './worker-inspection.ts';
 import { createKeyValueStore, type StateMachine, type StateMachineFactory } from './worker-state-machine.ts';
 

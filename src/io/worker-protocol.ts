@@ -1,7 +1,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { RaftConfig } from '../core/config.ts';
 import type { NodeId, Role } from '../protocol/types.ts';
-import type { PackedEntries } from './worker-wire.ts';
+import type { PackedEntries } from '../protocol/packed-entries.ts';
 
 /**
  * What the cluster controller (main thread) and a server's worker say to each other.

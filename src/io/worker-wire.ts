@@ -1,55 +1,10 @@
 import type { RaftMessage } from '../protocol/messages.ts';
-import type { Entry, EntryKind } from '../protocol/types.ts';
+import { kindsByCode, packEntries, type PackedEntries } from '../protocol/packed-entries.ts';
+import type { Entry } from '../protocol/types.ts';
 import { commandBytesMax, entriesPerMessageMax } from '../protocol/validate.ts';
-
-/**
- * How entries and commands cross a thread. Structured clone copies each Uint8Array's whole
- * ArrayBuffer separately (~4 µs apiece here, and a subarray drags its entire buffer along), so a
- * run of entries travels packed: one byte buffer with every command and typed arrays of ends,
- * terms and kinds — a few memcpys whatever the count. The receiver's commands are views into
- * the one buffer. Unpacking checks the shape and returns null on anything malformed.
- */
-export interface PackedEntries {
-  readonly count: number;
-  readonly terms: Float64Array;
-  readonly kinds: Uint8Array;
-  /** ends[i] is where command i ends in `bytes`; command i starts at ends[i - 1] (0 for i = 0). */
-  readonly ends: Uint32Array;
-  readonly bytes: Uint8Array;
-}
 
 /** An AppendEntries as it crosses a thread: entries packed (the index of entry i is prevLogIndex + 1 + i). */
 export type WireMessage = Exclude<RaftMessage, { type: 'rpc.appendEntries' }> | (Omit<Extract<RaftMessage, { type: 'rpc.appendEntries' }>, 'entries'> & { readonly entries: PackedEntries });
-
-const kindCodes: readonly EntryKind[] = ['command', 'noop', 'config'];
-const kindCodeOf: Readonly<Record<EntryKind, number>> = { command: 0, noop: 1, config: 2 };
-
-/** Packs commands into one buffer (terms and kinds left 0: a proposal has neither yet). */
-export function packCommands(commands: readonly Uint8Array[]): PackedEntries {
-  return packBytes(commands.length, (i) => commands[i]);
-}
-
-/** Packs entries: their commands into one buffer, their terms and kinds into typed arrays; one pass each, no temporary arrays. */
-export function packEntries(entries: readonly Entry[]): PackedEntries {
-  const packed = packBytes(entries.length, (i) => entries[i].command);
-  for (let i = 0; i < entries.length; i++) {
-    packed.terms[i] = entries[i].term;
-    packed.kinds[i] = kindCodeOf[entries[i].kind];
-  }
-  return packed;
-}
-
-function packBytes(count: number, commandAt: (i: number) => Uint8Array): PackedEntries {
-  const ends = new Uint32Array(count);
-  let total = 0;
-  for (let i = 0; i < count; i++) {
-    total += commandAt(i).byteLength;
-    ends[i] = total;
-  }
-  const bytes = new Uint8Array(total);
-  for (let i = 0; i < count; i++) bytes.set(commandAt(i), i === 0 ? 0 : ends[i - 1]);
-  return { count, terms: new Float64Array(count), kinds: new Uint8Array(count), ends, bytes };
-}
 
 /** The commands of a packed run as views into its buffer, or null when its shape is wrong. */
 export function unpackCommands(value: unknown): Uint8Array[] | null {
@@ -72,7 +27,7 @@ export function unpackEntries(value: unknown, firstIndex: number): Entry[] | nul
   const packed = value as PackedEntries;
   const entries: Entry[] = new Array(commands.length);
   for (let i = 0; i < commands.length; i++) {
-    const kind = kindCodes[packed.kinds[i]];
+    const kind = kindsByCode[packed.kinds[i]];
     if (kind === undefined) return null;
     entries[i] = { index: firstIndex + i, term: packed.terms[i], kind, command: commands[i] };
   }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { fromWire, packCommands, toWire, unpackCommands, unpackEntries, wireEncoder } from '../../src/io/worker-wire.ts';
+import { fromWire, toWire, unpackCommands, unpackEntries, wireEncoder } from '../../src/io/worker-wire.ts';
+import { packCommands } from '../../src/protocol/packed-entries.ts';
 import type { AppendEntries } from '../../src/protocol/messages.ts';
 import { isRaftMessageFor, raftMessageProblem } from '../../src/protocol/validate.ts';
 
