@@ -15,6 +15,8 @@ export interface ResourceProbe {
   cpuMicros(): number;
   /** Resident memory now, in bytes. */
   rssBytes(): number;
+  /** CPU time so far, in µs, of a bystander that shares the machine (the inspector page's browser); read at the window's start and end. */
+  bystanderCpuMicros?(): number;
 }
 
 export interface LoadPlan {
@@ -30,6 +32,8 @@ export interface LoadWindow {
   readonly cpuMicros: number;
   readonly peakRssBytes: number;
   readonly latencies: LatencyHistogram;
+  /** The probe's bystander's CPU time in the window, in µs; absent when the probe has none. */
+  readonly bystanderCpuMicros?: number;
 }
 
 /** How often resident memory is sampled during a measured window. */
@@ -37,9 +41,11 @@ const rssSampleMs = 200;
 
 /**
  * Runs `operation(client)` in `plan.concurrency` closed loops; resolves once every client has
- * finished its last operation. An operation that throws stops every client and rejects.
+ * finished its last operation. An operation that throws stops every client and rejects. The
+ * warm-up lasts `plan.warmupMs` and, when `ready` is given, until the promise it returns (called
+ * as the warm-up begins, beside the load) resolves: a change to measure under load.
  */
-export async function runClosedLoop(operation: (client: number) => Promise<void>, plan: LoadPlan, probe: ResourceProbe): Promise<LoadWindow> {
+export async function runClosedLoop(operation: (client: number) => Promise<void>, plan: LoadPlan, probe: ResourceProbe, ready?: () => Promise<void>): Promise<LoadWindow> {
   const latencies = new LatencyHistogram();
   let running = true;
   let measuring = false;
@@ -65,8 +71,9 @@ export async function runClosedLoop(operation: (client: number) => Promise<void>
   let peakRssBytes = 0;
   const sampler = setInterval(() => (peakRssBytes = Math.max(peakRssBytes, probe.rssBytes())), rssSampleMs);
   try {
-    await wait(plan.warmupMs);
+    await Promise.all([wait(plan.warmupMs), ready === undefined ? undefined : Promise.race([ready(), clientsFailed])]);
     const cpuAtStart = probe.cpuMicros();
+    const bystanderAtStart = probe.bystanderCpuMicros?.();
     peakRssBytes = probe.rssBytes();
     const start = performance.now();
     measuring = true;
@@ -74,10 +81,11 @@ export async function runClosedLoop(operation: (client: number) => Promise<void>
     measuring = false;
     const ms = performance.now() - start;
     const cpuMicros = probe.cpuMicros() - cpuAtStart;
+    const bystanderCpuMicros = bystanderAtStart === undefined ? undefined : (probe.bystanderCpuMicros?.() ?? bystanderAtStart) - bystanderAtStart;
     peakRssBytes = Math.max(peakRssBytes, probe.rssBytes());
     running = false;
     await clients;
-    return { ops, ms, cpuMicros, peakRssBytes, latencies };
+    return { ops, ms, cpuMicros, peakRssBytes, latencies, ...(bystanderCpuMicros === undefined ? {} : { bystanderCpuMicros }) };
   } finally {
     running = false;
     clearInterval(sampler);

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { updatesPerSecMaxDefault, updatesPerSecMaxLimit } from '../src/inspect/inspector-server.ts';
 import { RaftchartError } from '../src/protocol/errors.ts';
 import { minimumCommandBytes } from './raftchart-load.ts';
 
@@ -9,6 +10,21 @@ export interface ClusterShape {
   readonly bytes: number;
   readonly fsync: boolean;
 }
+
+/** `--inspector-page`: what the inspector page costs one 3-server, 100 B, fsync-on cluster (bench/inspector-page.ts). */
+export interface InspectorPagePlan {
+  /** The inspector's updatesPerSecMax. */
+  readonly updatesPerSecond: number;
+  /** Closed-loop clients: the largest --concurrency given, else inspectorPageConcurrencyDefault. */
+  readonly concurrency: number;
+  /** Repetitions of closed, blank and open windows: --reps, else inspectorPageRepsDefault (4 with --quick, 8 without). */
+  readonly reps: number;
+}
+
+/** The concurrency raftchart is fastest at on this machine (3 servers, 100 B, fsync on). */
+export const inspectorPageConcurrencyDefault = 1024;
+/** Even, so that each window kind runs as often early in a cluster's life as late (the order flips every repetition). */
+export const inspectorPageRepsDefault = { quick: 4, full: 8 } as const;
 
 /** What the cluster benchmark measures. */
 export interface ClusterBenchOptions {
@@ -32,6 +48,8 @@ export interface ClusterBenchOptions {
   readonly resultsDir: string;
   readonly quick: boolean;
   readonly help: boolean;
+  /** Also measure the inspector page's cost; null without --inspector-page. */
+  readonly inspectorPage: InspectorPagePlan | null;
 }
 
 /**
@@ -93,6 +111,10 @@ options:
   --no-limits             skip the raw disk and postMessage limit probes
   --dir DIR               where temporary logs go; it must be on the disk to measure
   --results-dir DIR       where <timestamp>.json, <timestamp>.svg and latest.svg go
+  --inspector-page [N]    then what the inspector page costs: 3 servers, 100 B, fsync on, 1024 clients
+                          (or the largest --concurrency), windows with no page, with headless
+                          Chromium on about:blank and with the page at N updates/s (default 2,
+                          1-30), interleaved, 8 reps (--quick: 4; or --reps); needs /usr/bin/chromium
 Without --nodes, --bytes or --fsync: one axis at a time around 3 servers, 100 B, fsync on (1 and 5
 servers; fsync off; 1 KiB), each at every concurrency, 3 repetitions of 4 s (~10-12 minutes).
 With any of them: every combination of the lists given (the others at 3 servers, 100 B, fsync on).`;
@@ -102,29 +124,44 @@ With any of them: every combination of the lists given (the others at 3 servers,
  * matrix is the default one, or the quick one with --quick. A bad option is InvalidOptions.
  */
 export function parseClusterBenchArgs(argv: readonly string[], resultsDirDefault: string): ClusterBenchOptions {
-  const values = parseOrExplain(argv);
+  const values = parseOrExplain(withInspectorPageValue(argv));
   const base = values.quick ? quickMatrix : defaultMatrix;
   const lists = {
     nodes: listOf(values.nodes, 'nodes', 1, limitsMax.nodes),
     bytes: listOf(values.bytes, 'bytes', minimumCommandBytes, limitsMax.bytes),
     fsync: values.fsync === undefined ? undefined : fsyncList(values.fsync),
   };
+  const concurrency = listOf(values.concurrency, 'concurrency', 1, limitsMax.concurrency);
+  const reps = values.reps === undefined ? undefined : wholeNumber(values.reps, 'reps', 1, limitsMax.reps);
   const explicit = lists.nodes !== undefined || lists.bytes !== undefined || lists.fsync !== undefined;
   return {
     shapes: explicit || values.quick
       ? everyShape(lists.nodes ?? [centerShape.nodes], lists.bytes ?? [centerShape.bytes], lists.fsync ?? [centerShape.fsync])
       : shapesAround(centerShape, defaultMatrix),
-    concurrency: listOf(values.concurrency, 'concurrency', 1, limitsMax.concurrency) ?? base.concurrency,
+    concurrency: concurrency ?? base.concurrency,
     durationMs: values['duration-ms'] === undefined ? base.durationMs : wholeNumber(values['duration-ms'], 'duration-ms', 100, limitsMax.durationMs),
     warmupMs: values['warmup-ms'] === undefined ? base.warmupMs : wholeNumber(values['warmup-ms'], 'warmup-ms', 0, limitsMax.durationMs),
-    reps: values.reps === undefined ? base.reps : wholeNumber(values.reps, 'reps', 1, limitsMax.reps),
+    reps: reps ?? base.reps,
     etcd: values['no-etcd'] ? 'off' : 'auto',
     limits: !values['no-limits'],
     dir: values.dir,
     resultsDir: values['results-dir'] ?? resultsDirDefault,
     quick: values.quick,
     help: values.help,
+    inspectorPage:
+      values['inspector-page'] === undefined
+        ? null
+        : {
+            updatesPerSecond: wholeNumber(values['inspector-page'], 'inspector-page', 1, updatesPerSecMaxLimit, "the page's updates a second, a whole number"),
+            concurrency: concurrency === undefined ? inspectorPageConcurrencyDefault : Math.max(...concurrency),
+            reps: reps ?? (values.quick ? inspectorPageRepsDefault.quick : inspectorPageRepsDefault.full),
+          },
   };
+}
+
+/** `--inspector-page` takes an optional value: alone (last, or before another option) it means the inspector's default rate. */
+function withInspectorPageValue(argv: readonly string[]): string[] {
+  return argv.map((arg, i) => (arg === '--inspector-page' && (i + 1 === argv.length || argv[i + 1].startsWith('-')) ? `--inspector-page=${updatesPerSecMaxDefault}` : arg));
 }
 
 function parseOrExplain(argv: readonly string[]) {
@@ -144,6 +181,7 @@ function parseOrExplain(argv: readonly string[]) {
         'no-limits': { type: 'boolean', default: false },
         dir: { type: 'string' },
         'results-dir': { type: 'string' },
+        'inspector-page': { type: 'string' },
         help: { type: 'boolean', default: false },
       },
     }).values;

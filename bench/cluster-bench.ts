@@ -6,6 +6,7 @@ import { formatBytes, formatCount, formatTable, loadAverageNow, machineInfo, med
 import { centerShape, type ClusterBenchOptions, type ClusterShape } from './cluster-bench-options.ts';
 import { findEtcd, type EtcdCluster } from './etcd-cluster.ts';
 import { connectionsMax, etcdMembers, measureEtcd } from './etcd-load.ts';
+import { formatInspectorPage, measureInspectorPage, pageWindowKinds, type InspectorPageResult, type InspectorPageSkipped } from './inspector-page.ts';
 import { LatencyHistogram } from './latency-histogram.ts';
 import { measureLimits, type MachineLimits } from './machine-limits.ts';
 import { Progress } from './progress.ts';
@@ -81,6 +82,8 @@ export interface ClusterBenchResult {
   /** best.opsPerSec / etcdBest.opsPerSec; null without etcd. */
   readonly ratioVsEtcd: number | null;
   readonly targets: readonly Target[];
+  /** With --inspector-page: what the inspector page costs a loaded cluster; null without. */
+  readonly inspectorPage: InspectorPageResult | InspectorPageSkipped | null;
 }
 
 /** Time the limit probes take, each. */
@@ -104,7 +107,8 @@ export async function runClusterBench(options: ClusterBenchOptions, print: (line
     print(describeRun(options, machine, etcd));
     if (machine.fileSystem === 'tmpfs') print('warning: tmpfs does not reach a disk; pass --dir on the disk to measure');
     const etcdRuns = etcd === null ? [] : [...new Set(options.shapes.map((shape) => shape.bytes))].map((bytes) => ({ etcd, bytes, parentDir: root }));
-    const progress = new Progress((options.limits ? 1 : 0) + options.reps * (options.shapes.length + etcdRuns.length) * options.concurrency.length);
+    const pageWindows = options.inspectorPage === null ? 0 : options.inspectorPage.reps * pageWindowKinds.length;
+    const progress = new Progress((options.limits ? 1 : 0) + options.reps * (options.shapes.length + etcdRuns.length) * options.concurrency.length + pageWindows);
     let limits: MachineLimits | null = null;
     if (options.limits) {
       progress.start('machine limits: raw append + fdatasync, worker postMessage');
@@ -135,9 +139,17 @@ export async function runClusterBench(options: ClusterBenchOptions, print: (line
         await measureEtcd(run, plans, (window) => record({ ...window, retries: 0 }), (cluster) => running.add(cluster));
       }
     }
+    let inspectorPage: InspectorPageResult | InspectorPageSkipped | null = null;
+    if (options.inspectorPage !== null) {
+      const plan = options.inspectorPage;
+      inspectorPage = await measureInspectorPage(plan, { parentDir: root, durationMs: options.durationMs, warmupMs: options.warmupMs, quick: options.quick }, {
+        begin: (rep, kind) => progress.start(`inspector page, rep ${rep}/${plan.reps}: ${kind}, ${count(plan.concurrency, 'client')}, ${plan.updatesPerSecond} updates/s`),
+        end: () => progress.step(),
+      });
+    }
     progress.finish();
     const results = [...windows].map(([key, reps]) => summarize(JSON.parse(key) as ConfigKey, reps));
-    const result = resultOf({ startedAt, options, machine, etcd, limits, results });
+    const result = resultOf({ startedAt, options, machine, etcd, limits, results, inspectorPage });
     for (const line of formatResult(result)) print(line);
     await writeFiles(result, options.resultsDir, print);
     return result;
@@ -178,7 +190,7 @@ export function summarize(key: ConfigKey, reps: readonly RepWindow[]): ConfigRes
   };
 }
 
-/** The issue's targets; reported, never asserted. */
+/** The issues' targets (#6, and #7 for the inspector page); reported, never asserted. */
 const targetGoals = {
   bestOpsPerSecMin: 100_000,
   ratioVsEtcdMin: 10,
@@ -186,6 +198,8 @@ const targetGoals = {
   concurrency1P99MsMax: 1.5,
   fsyncOnShareOfOffMin: 0.8,
   fiveServersShareOfThreeMin: 0.6,
+  /** Issue #7: a loaded cluster loses at most 10% of its throughput with the inspector page open. */
+  inspectorPageOverheadMax: 0.1,
 } as const;
 
 /** The JSON's top-level figures from the configurations' results. */
@@ -196,6 +210,7 @@ export function resultOf(run: {
   etcd: string | null;
   limits: MachineLimits | null;
   results: readonly ConfigResult[];
+  inspectorPage?: InspectorPageResult | InspectorPageSkipped | null;
 }): ClusterBenchResult {
   const results = [...run.results].sort(compareConfigs);
   const bestOf = (system: ConfigResult['system'], shape: ClusterShape) =>
@@ -219,6 +234,10 @@ export function resultOf(run: {
     { name: 'fsync on over fsync off (best ops/s)', goal: `≥ ${targetGoals.fsyncOnShareOfOffMin}`, value: share(best, fsyncOff), met: atLeast(share(best, fsyncOff), targetGoals.fsyncOnShareOfOffMin) },
     { name: '5 servers over 3 servers (best ops/s)', goal: `≥ ${targetGoals.fiveServersShareOfThreeMin}`, value: share(five, best), met: atLeast(share(five, best), targetGoals.fiveServersShareOfThreeMin) },
   ];
+  const page = run.inspectorPage ?? null;
+  if (page !== null && !('skipped' in page)) {
+    targets.push({ name: 'inspector page overhead (1 − open/closed ops/s)', goal: `≤ ${targetGoals.inspectorPageOverheadMax}`, value: page.overhead, met: atMost(page.overhead, targetGoals.inspectorPageOverheadMax) });
+  }
   return {
     startedAt: run.startedAt,
     finishedAt: new Date().toISOString(),
@@ -240,6 +259,7 @@ export function resultOf(run: {
     etcdBest,
     ratioVsEtcd,
     targets,
+    inspectorPage: run.inspectorPage ?? null,
   };
 }
 
@@ -297,6 +317,7 @@ function formatResult(result: ClusterBenchResult): string[] {
     const value = target.value === null ? '-' : Number(target.value.toPrecision(3)).toLocaleString('en-US');
     lines.push(`target: ${target.name} ${target.goal}: ${value} (${verdict})`);
   }
+  if (result.inspectorPage !== null) lines.push(...formatInspectorPage(result.inspectorPage));
   return lines;
 }
 

@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants as fsConstants, readFileSync } from 'node:fs';
+import { accessSync, constants as fsConstants } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { thisProcess, type ResourceProbe } from './closed-loop.ts';
 import { EtcdConnection, memberStatus } from './etcd-grpc.ts';
+import { cpuMicrosOf, rssBytesOf } from './proc-stat.ts';
 
 /**
  * A 3-member etcd cluster on 127.0.0.1 for the comparison: free ports, each member in its own
@@ -34,8 +35,6 @@ const exitWaitMsMax = 5_000;
 const readyPollMs = 50;
 /** The backend's size limit: 8 GiB rather than 2, so a long run's revisions never raise the space alarm. */
 const quotaBackendBytes = 8 * 1024 ** 3;
-/** /proc/<pid>/stat counts CPU in clock ticks of USER_HZ, 100 on Linux. */
-const clockTicksPerSecond = 100;
 const stderrTailChars = 2000;
 
 interface Member {
@@ -181,28 +180,4 @@ async function freePorts(count: number): Promise<number[]> {
   const ports = servers.map((server) => (server.address() as AddressInfo).port);
   await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
   return ports;
-}
-
-/** utime + stime of `pid` in µs; 0 once it has exited. */
-function cpuMicrosOf(pid: number | undefined): number {
-  const stat = readProc(pid, 'stat');
-  if (stat === null) return 0;
-  // Fields after "pid (comm) ": state is field 3, utime field 14, stime field 15.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return (ticks / clockTicksPerSecond) * 1e6;
-}
-
-function rssBytesOf(pid: number | undefined): number {
-  const match = /^VmRSS:\s+(\d+) kB$/m.exec(readProc(pid, 'status') ?? '');
-  return match === null ? 0 : Number(match[1]) * 1024;
-}
-
-function readProc(pid: number | undefined, file: string): string | null {
-  if (pid === undefined) return null;
-  try {
-    return readFileSync(`/proc/${pid}/${file}`, 'utf8');
-  } catch {
-    return null;
-  }
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { assert } from '../src/core/assert.ts';
 import { encodeKeyValueCommand, hasErrorCode, LocalCluster, RaftchartError, type NodeId } from '../src/index.ts';
-import { runClosedLoop, thisProcess, type LoadPlan, type LoadWindow } from './closed-loop.ts';
+import { runClosedLoop, thisProcess, type LoadPlan, type LoadWindow, type ResourceProbe } from './closed-loop.ts';
 
 /**
  * raftchart under load through its public API only: a LocalCluster in a temp folder on the
@@ -108,12 +108,21 @@ export interface RaftchartRun {
  */
 const etcdTiming = { heartbeatIntervalMs: 100, electionTimeoutMs: [1000, 2000] as const };
 
+/** A running benchmark cluster: its leader as the clients know it, and closed-loop windows on it. */
+export interface RaftchartLoad {
+  readonly cluster: LocalCluster;
+  /**
+   * Runs `plan`'s clients on the cluster: a warm-up (until `ready` resolves too, when given; see
+   * runClosedLoop), then the measured window. `probe` reads CPU and memory (default: this process).
+   */
+  measure(plan: LoadPlan, options?: { readonly probe?: ResourceProbe; readonly ready?: () => Promise<void> }): Promise<LoadWindow & { retries: number }>;
+}
+
 /**
- * Starts one cluster for `run`, then measures each plan in turn on it (the cluster warms up
- * between plans); stops it and removes its folder. Resolves one window per plan, in order;
- * `onWindow` hears each as it ends.
+ * Starts one cluster for `run` and hands it to `use`, which measures windows on it (the cluster
+ * warms up between them); stops it and removes its folder once `use` settles.
  */
-export async function measureRaftchart(run: RaftchartRun, plans: readonly LoadPlan[], onWindow: (window: LoadWindow & { retries: number }) => void): Promise<void> {
+export async function withRaftchartLoad<T>(run: RaftchartRun, use: (load: RaftchartLoad) => Promise<T>): Promise<T> {
   const dataDir = await mkdtemp(join(run.parentDir, 'raftchart-bench-'));
   const cluster = await LocalCluster.start({ nodes: run.nodes, fsync: run.fsync, dataDir, ...etcdTiming }).catch(async (error: unknown) => {
     await rm(dataDir, { recursive: true, force: true });
@@ -121,7 +130,7 @@ export async function measureRaftchart(run: RaftchartRun, plans: readonly LoadPl
   });
   try {
     const tracker = await LeaderTracker.of(cluster);
-    for (const plan of plans) {
+    const measure = async (plan: LoadPlan, { probe = thisProcess, ready }: { probe?: ResourceProbe; ready?: () => Promise<void> } = {}) => {
       const commands = Array.from({ length: plan.concurrency }, (_, client) => keyValueCommandOf(client, run.bytes));
       let retries = 0;
       const operation = async (client: number) => {
@@ -139,11 +148,22 @@ export async function measureRaftchart(run: RaftchartRun, plans: readonly LoadPl
         }
         throw new RaftchartError('Timeout', `a command was retried ${retriesPerCommandMax} times: leadership keeps changing; is the machine overloaded?`);
       };
-      const window = await runClosedLoop(operation, plan, thisProcess);
-      onWindow({ ...window, retries });
-    }
+      const window = await runClosedLoop(operation, plan, probe, ready);
+      return { ...window, retries };
+    };
+    return await use({ cluster, measure });
   } finally {
     await cluster.stop();
     await rm(dataDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Starts one cluster for `run`, then measures each plan in turn on it (the cluster warms up
+ * between plans); stops it and removes its folder. `onWindow` hears each window as it ends.
+ */
+export async function measureRaftchart(run: RaftchartRun, plans: readonly LoadPlan[], onWindow: (window: LoadWindow & { retries: number }) => void): Promise<void> {
+  await withRaftchartLoad(run, async (load) => {
+    for (const plan of plans) onWindow(await load.measure(plan));
+  });
 }

@@ -21,14 +21,19 @@ export interface InspectorOptions {
   /** When `port` is taken, listen on a free port instead of failing. Default false. */
   readonly portFallback?: boolean;
   /**
-   * Updates sent to the page per second at most, in [1, 30]. Default 2: drawing an update costs a page in
-   * headless Chromium ~2% of one core per update a second, on the cores the cluster runs on (a
-   * loaded 3-server cluster on two cores lost 19% of its throughput at 1 a second, 27% at 5).
+   * Updates sent to the page per second at most, in [1, 30]. Default 2: headless Chromium spends
+   * ~40 ms of CPU drawing one (software compositing; ~15 ms for any frame at all), on the cores
+   * the cluster runs on. `npm run bench -- --inspector-page` measures what that costs a loaded
+   * cluster; the README has the figures.
    */
   readonly updatesPerSecMax?: number;
   /** Log entries shown per server, in [1, inspectLogTailMax] (200). Default inspectLogTailDefault (50). */
   readonly logTailMax?: number;
 }
+
+/** Updates a second the page gets by default, and at most. */
+export const updatesPerSecMaxDefault = 2;
+export const updatesPerSecMaxLimit = 30;
 
 /** A request or WebSocket message from the page larger than this is refused. */
 export const requestBytesMax = 16 * 1024;
@@ -129,7 +134,7 @@ export class Inspector {
     if (typeof host !== 'string' || host.length === 0) throw invalid('host', 'must be an address like 127.0.0.1');
     const port = wholeNumberIn(options.port, 0, 'port', 0, 65_535);
     const resolved = {
-      updatesPerSecMax: wholeNumberIn(options.updatesPerSecMax, 2, 'updatesPerSecMax', 1, 30),
+      updatesPerSecMax: wholeNumberIn(options.updatesPerSecMax, updatesPerSecMaxDefault, 'updatesPerSecMax', 1, updatesPerSecMaxLimit),
       logTailMax: wholeNumberIn(options.logTailMax, inspectLogTailDefault, 'logTailMax', 1, inspectLogTailMax),
     };
     const files = new Map<string, Buffer>();

@@ -1,49 +1,40 @@
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterEach, describe, expect, it } from 'vitest';
+import { chromiumUnavailable, launchHeadlessChromium, pageProblems, type HeadlessChromium } from '../../bench/headless-chromium.ts';
 import { Inspector } from '../../src/inspect/inspector-server.ts';
 import { ClusterPool } from '../cluster/harness.ts';
 
 /**
  * The inspector page in a real browser: Debian's Chromium, headless, driven by playwright-core
- * (no downloaded browser; CI installs the `chromium` package). Screenshots of each step are kept
- * in test-artifacts/inspector/. Any console error or uncaught exception on the page fails the test.
+ * (no downloaded browser; CI installs the `chromium` package), started as the benchmark starts it
+ * (bench/headless-chromium.ts). Screenshots of each step are kept in test-artifacts/inspector/.
+ * Any console error or uncaught exception on the page fails the test.
  */
 
-const chromiumPath = '/usr/bin/chromium';
 const artifacts = join(import.meta.dirname, '../../test-artifacts/inspector');
-const chromiumArgs = ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 /** Generous: two busy cores can stall an election or a worker start for seconds. */
 const stepMs = 20_000;
 
 const pool = new ClusterPool();
 let inspector: Inspector | null = null;
-let context: BrowserContext | null = null;
-let profile: string | null = null;
+let browser: HeadlessChromium | null = null;
 
 afterEach(async () => {
-  await context?.close();
-  context = null;
+  await browser?.close();
+  browser = null;
   await inspector?.close();
   inspector = null;
-  if (profile !== null) await rm(profile, { recursive: true, force: true });
-  profile = null;
   await pool.stopAll();
 });
 
 async function openPage(url: string): Promise<{ page: Page; problems: string[] }> {
-  if (!existsSync(chromiumPath)) throw new Error(`${chromiumPath} is missing: install Debian's chromium (apt-get install -y chromium, as .ci/run does).`);
-  profile = await mkdtemp(join(tmpdir(), 'raftchart-chromium-'));
-  context = await chromium.launchPersistentContext(profile, { executablePath: chromiumPath, args: chromiumArgs, viewport: { width: 1400, height: 1000 } });
-  const page = context.pages()[0] ?? (await context.newPage());
-  const problems: string[] = [];
-  page.on('console', (message) => {
-    if (message.type() === 'error') problems.push(`console: ${message.text()}`);
-  });
-  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  const unavailable = await chromiumUnavailable();
+  if (unavailable !== null) throw new Error(`${unavailable}.`);
+  browser = await launchHeadlessChromium();
+  const { page } = browser;
+  const problems = pageProblems(page);
   await page.goto(url);
   return { page, problems };
 }

@@ -1,8 +1,11 @@
 // The raftchart inspector page: renders the updates the inspector sends on its WebSocket and
 // sends the user's commands back. No framework, no inline code (the page runs under a strict CSP).
 
-// Rendering competes with the cluster for the same cores: every write below happens only when the
-// value changed, at most one render per animation frame, and the message list shows a sample.
+// Rendering competes with the cluster for the same cores, so an update costs as little drawing as
+// it can: at most one render per animation frame (none while the tab is hidden), every write only
+// when its value changed, log boxes keyed by what they show (term, committed) rather than their
+// index so that a log sliding under load rewrites next to nothing, the statecharts drawn once and
+// only their lit boxes toggled, and the message list a fixed set of rows reused.
 const messagesShownMax = 30;
 const freshMessagesPerUpdateMax = 10;
 const pendingMessagesMax = 200;
@@ -95,6 +98,15 @@ async function loadCharts(urls) {
   );
   for (const panel of view.panels.values()) {
     panel.drawings = drawings.map((svg) => panel.chart.appendChild(document.importNode(svg, true)));
+    panel.stateBoxes = panel.drawings.map((drawing) => {
+      const boxes = new Map();
+      for (const box of drawing.querySelectorAll('[data-state-path]')) {
+        const path = box.getAttribute('data-state-path');
+        boxes.set(path, [...(boxes.get(path) ?? []), box]);
+      }
+      return boxes;
+    });
+    panel.litPaths = panel.drawings.map(() => new Set());
     lightStates(panel, view.update?.nodes.find((n) => n.id === panel.id)?.detail ?? null, true);
   }
 }
@@ -109,7 +121,12 @@ function createPanel(id) {
     root,
     chart: find('.chart'),
     drawings: [],
+    /** Per drawing: its state boxes by `data-state-path`, and the paths lit now. */
+    stateBoxes: [],
+    litPaths: [],
     litKey: '',
+    /** The log tail drawn last: the boxes' titles are made from it on hover. */
+    tail: [],
     role: find('.role'),
     statePath: find('.state-path'),
     term: find('.term'),
@@ -128,15 +145,18 @@ function createPanel(id) {
     crash: find('[data-action="crash"]'),
     disconnect: find('[data-action="disconnect"]'),
   };
+  panel.log.addEventListener('pointerover', (event) => titleLogBox(panel, event.target));
   panel.crash.addEventListener('click', () => send({ command: root.dataset.alive === 'true' ? 'crash' : 'restart', node: id }));
   panel.disconnect.addEventListener('click', () => send({ command: root.dataset.connected === 'true' ? 'disconnect' : 'connect', node: id }));
   return panel;
 }
 
-/** Renders on the next frame: the latest update's state, and the messages of every update since. */
+/**
+ * Renders on the next frame: the latest update's state, and the messages of every update since.
+ * A hidden tab gets no animation frames: it keeps the latest update only, and no messages.
+ */
 function queueUpdate(update) {
-  view.pending.push(...update.messages.recent);
-  // A hidden tab gets no animation frames: keep only what the list could show.
+  if (!document.hidden) view.pending.push(...update.messages.recent);
   if (view.pending.length > pendingMessagesMax) view.pending.splice(0, view.pending.length - pendingMessagesMax);
   view.update = update;
   view.frame ??= requestAnimationFrame(() => {
@@ -201,8 +221,15 @@ function renderTimer(panel, node) {
   setData(panel.timerFill, 'late', String(fraction >= 1));
 }
 
+/**
+ * The log tail as boxes, box i showing the i-th entry of the tail: its term, and whether it is
+ * committed. Under load the tail slides by thousands of entries an update but its terms and
+ * commit marks hardly change, so a box is written only when what it shows does; the index is in
+ * the row's caption and in a box's title, made when the pointer comes over it.
+ */
 function renderLog(panel, node) {
   const tail = node.detail?.logTail ?? [];
+  panel.tail = tail;
   const boxes = panel.log.children;
   while (boxes.length > tail.length) panel.log.lastElementChild.remove();
   while (boxes.length < tail.length) {
@@ -212,17 +239,22 @@ function renderLog(panel, node) {
   }
   tail.forEach((entry, i) => {
     const box = boxes[i];
-    const committed = entry.index <= node.commitIndex;
-    const key = `${entry.index}/${entry.term}/${committed}`;
-    if (box.dataset.key === key) return;
-    box.dataset.key = key;
-    box.textContent = String(entry.term);
-    box.title = `index ${entry.index}, term ${entry.term}${committed ? ', committed' : ', not committed'}`;
-    box.dataset.index = String(entry.index);
-    box.dataset.committed = String(committed);
-    box.style.setProperty('--term-hue', String(termHue(entry.term)));
+    const term = String(entry.term);
+    if (box.textContent !== term) {
+      box.textContent = term;
+      box.style.setProperty('--term-hue', String(termHue(entry.term)));
+    }
+    setData(box, 'committed', String(entry.index <= node.commitIndex));
   });
   setData(panel.log, 'first', tail.length === 0 ? 'empty log' : `from ${tail[0].index}`);
+}
+
+/** Titles the log box the pointer came over with the entry it shows now (a title is read only on hover). */
+function titleLogBox(panel, box) {
+  const i = Array.prototype.indexOf.call(panel.log.children, box);
+  const entry = panel.tail[i];
+  if (entry === undefined) return;
+  box.title = `index ${entry.index}, term ${entry.term}, ${box.dataset.committed === 'true' ? 'committed' : 'not committed'}`;
 }
 
 function renderProgress(panel, detail) {
@@ -258,15 +290,16 @@ function lightStates(panel, detail, force = false) {
   const key = JSON.stringify(pathsOf);
   if (!force && panel.litKey === key) return;
   panel.litKey = key;
-  panel.drawings.forEach((drawing, i) => {
+  panel.stateBoxes.forEach((boxes, i) => {
     const active = new Set();
     for (const path of pathsOf[i] ?? []) {
       const parts = path.split('.');
       for (let depth = 1; depth <= parts.length; depth++) active.add(parts.slice(0, depth).join('.'));
     }
-    for (const box of drawing.querySelectorAll('[data-state-path]')) {
-      box.classList.toggle('active', active.has(box.getAttribute('data-state-path')));
-    }
+    const lit = panel.litPaths[i];
+    for (const path of lit) if (!active.has(path)) for (const box of boxes.get(path) ?? []) box.classList.remove('active');
+    for (const path of active) if (!lit.has(path)) for (const box of boxes.get(path) ?? []) box.classList.add('active');
+    panel.litPaths[i] = active;
   });
 }
 
@@ -280,7 +313,10 @@ function renderNetwork(update) {
   setText(elements.busSummary, `${network.messagesPerSec} msg/s · ${network.messages} routed · ${network.dropped} dropped${network.paused ? ' · PAUSED' : ''}${sampled}`);
 }
 
-/** The newest messages first; when more came than the list takes, the lost ones and the latest others. */
+/**
+ * The newest messages first; when more came than the list takes, the lost ones and the latest
+ * others. Rows are reused: the oldest ones move to the top with new text.
+ */
 function renderMessages(messages) {
   const fresh = messages.filter((m) => m.seq > view.lastMessageSeq);
   if (fresh.length === 0) return;
@@ -288,17 +324,20 @@ function renderMessages(messages) {
   const lost = fresh.filter((m) => m.deliveries === 0).slice(-freshMessagesPerUpdateMax / 2);
   const others = fresh.filter((m) => m.deliveries !== 0).slice(-(freshMessagesPerUpdateMax - lost.length));
   const shown = [...lost, ...others].sort((a, b) => a.seq - b.seq);
-  const items = shown.reverse().map((m) => {
-    const item = document.createElement('li');
-    item.dataset.lost = String(m.deliveries === 0);
-    item.dataset.type = m.type;
+  const list = elements.messageList;
+  const reused = Math.max(0, Math.min(shown.length, list.children.length + shown.length - messagesShownMax));
+  const items = shown.reverse().map((m, i) => {
+    const item = i < reused ? list.lastElementChild : document.createElement('li');
+    item.remove();
+    setData(item, 'lost', String(m.deliveries === 0));
+    setData(item, 'type', m.type);
     const fate = m.deliveries === 0 ? 'lost' : m.deliveries > 1 ? 'duplicated' : m.delayMs > 0 ? `+${m.delayMs} ms` : '';
     const entries = m.entries > 0 ? ` ${m.entries} entries` : '';
-    item.textContent = `${m.from} → ${m.to}  ${m.type.replace('rpc.', '')}${entries} ${fate}`;
+    setText(item, `${m.from} → ${m.to}  ${m.type.replace('rpc.', '')}${entries} ${fate}`);
     return item;
   });
-  elements.messageList.prepend(...items);
-  while (elements.messageList.children.length > messagesShownMax) elements.messageList.lastElementChild.remove();
+  list.prepend(...items);
+  while (list.children.length > messagesShownMax) list.lastElementChild.remove();
 }
 
 function currentLeader() {
