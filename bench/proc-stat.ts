@@ -1,22 +1,14 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { parseProcStat, type ProcStatLine } from '../src/io/thread-usage.ts';
 
 /**
  * CPU time and memory of other processes, from Linux's /proc: etcd's members, the inspector page's
  * browser. Off Linux (no /proc) every figure reads 0.
  */
 
-/** /proc/<pid>/stat counts CPU in clock ticks of USER_HZ, 100 on Linux. */
-const clockTicksPerSecond = 100;
-
-/** The fields of /proc/<pid>/stat the benchmarks use; CPU in µs. */
-interface ProcStat {
+/** A process's stat line, with its pid. */
+interface ProcStat extends ProcStatLine {
   readonly pid: number;
-  readonly comm: string;
-  readonly ppid: number;
-  /** utime + stime: this process's own threads. */
-  readonly cpuMicros: number;
-  /** cutime + cstime: its children that have exited and that it has waited for. */
-  readonly reapedChildrenCpuMicros: number;
 }
 
 function readProc(pid: number | undefined, file: string): string | null {
@@ -29,19 +21,8 @@ function readProc(pid: number | undefined, file: string): string | null {
 }
 
 function procStat(pid: number): ProcStat | null {
-  const stat = readProc(pid, 'stat');
-  if (stat === null) return null;
-  // "pid (comm) state ppid …": comm may hold spaces and parentheses, so split after the last ')'.
-  // After it, index 0 is field 3 (state): ppid is field 4, utime 14, stime 15, cutime 16, cstime 17.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const micros = (ticks: number) => (ticks / clockTicksPerSecond) * 1e6;
-  return {
-    pid,
-    comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
-    ppid: Number(fields[1]),
-    cpuMicros: micros(Number(fields[11]) + Number(fields[12])),
-    reapedChildrenCpuMicros: micros(Number(fields[13]) + Number(fields[14])),
-  };
+  const stat = parseProcStat(readProc(pid, 'stat') ?? '');
+  return stat === null ? null : { ...stat, pid };
 }
 
 /** utime + stime of `pid` in µs; 0 once it has exited. */

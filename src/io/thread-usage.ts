@@ -17,6 +17,34 @@ export interface ThreadUsage {
 /** USER_HZ: /proc reports CPU time in these ticks (100 on every Linux Node supports). */
 const clockTicksPerSecond = 100;
 
+/** The fields of a /proc/<pid>/stat (or task) line that raftchart reads; CPU in µs. */
+export interface ProcStatLine {
+  readonly comm: string;
+  readonly ppid: number;
+  /** utime + stime: the process's (or thread's) own CPU time. */
+  readonly cpuMicros: number;
+  /** cutime + cstime: children that have exited and been waited for. */
+  readonly reapedChildrenCpuMicros: number;
+}
+
+/** Parses one stat line; null when it is not one. */
+export function parseProcStat(stat: string): ProcStatLine | null {
+  // "pid (comm) state ppid …": comm may hold spaces and parentheses, so split after the last ')'.
+  // After it, index 0 is field 3 (state): ppid is field 4, utime 14, stime 15, cutime 16, cstime 17.
+  const close = stat.lastIndexOf(')');
+  if (close < 0) return null;
+  const fields = stat.slice(close + 2).split(' ');
+  const micros = (ticks: number) => (ticks * 1_000_000) / clockTicksPerSecond;
+  const cpuMicros = micros(Number(fields[11]) + Number(fields[12]));
+  if (!Number.isFinite(cpuMicros)) return null;
+  return {
+    comm: stat.slice(stat.indexOf('(') + 1, close),
+    ppid: Number(fields[1]),
+    cpuMicros,
+    reapedChildrenCpuMicros: micros(Number(fields[13]) + Number(fields[14])),
+  };
+}
+
 /** This thread's CPU time so far in µs, or null when /proc/thread-self/stat is missing or unreadable. */
 export function threadCpuMicros(): number | null {
   let stat: string;
@@ -25,10 +53,7 @@ export function threadCpuMicros(): number | null {
   } catch {
     return null;
   }
-  // The command name (field 2) may hold spaces: fields are counted after its closing parenthesis.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime: fields 14 and 15 of stat(5)
-  return Number.isFinite(ticks) ? (ticks * 1_000_000) / clockTicksPerSecond : null;
+  return parseProcStat(stat)?.cpuMicros ?? null;
 }
 
 /** Starts summing this thread's GC pauses; returns a reader of both figures. Call once per thread. */
