@@ -39,14 +39,14 @@ export function commandAt(packed: PackedEntries, i: number): Uint8Array {
   return packed.bytes.subarray(i === 0 ? 0 : packed.ends[i - 1], packed.ends[i]);
 }
 
-function packBytes(count: number, commandAt: (i: number) => Uint8Array): PackedEntries {
+function packBytes(count: number, commandOf: (i: number) => Uint8Array): PackedEntries {
   const ends = new Uint32Array(count);
   let total = 0;
   for (let i = 0; i < count; i++) {
-    total += commandAt(i).byteLength;
+    total += commandOf(i).byteLength;
     ends[i] = total;
   }
   const bytes = new Uint8Array(total);
-  for (let i = 0; i < count; i++) bytes.set(commandAt(i), i === 0 ? 0 : ends[i - 1]);
+  for (let i = 0; i < count; i++) bytes.set(commandOf(i), i === 0 ? 0 : ends[i - 1]);
   return { count, terms: new Float64Array(count), kinds: new Uint8Array(count), ends, bytes };
 }
