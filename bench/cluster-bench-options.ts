@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { updatesPerSecMaxDefault, updatesPerSecMaxLimit } from '../src/inspect/inspector-server.ts';
+import { updatesPerSecBusyDefault, updatesPerSecMaxDefault, updatesPerSecMaxLimit } from '../src/inspect/inspector-server.ts';
 import { RaftchartError } from '../src/protocol/errors.ts';
 import { minimumCommandBytes } from './raftchart-load.ts';
 
@@ -15,6 +15,8 @@ export interface ClusterShape {
 export interface InspectorPagePlan {
   /** The inspector's updatesPerSecMax. */
   readonly updatesPerSecond: number;
+  /** The inspector's updatesPerSecBusy: the rate a loaded cluster's page actually gets. */
+  readonly updatesPerSecBusy: number;
   /** Closed-loop clients: the largest --concurrency given, else inspectorPageConcurrencyDefault. */
   readonly concurrency: number;
   /** Repetitions of closed, blank and open windows: --reps, else inspectorPageRepsDefault (4 with --quick, 8 without). */
@@ -111,10 +113,13 @@ options:
   --no-limits             skip the raw disk and postMessage limit probes
   --dir DIR               where temporary logs go; it must be on the disk to measure
   --results-dir DIR       where <timestamp>.json, <timestamp>.svg and latest.svg go
-  --inspector-page [N]    then what the inspector page costs: 3 servers, 100 B, fsync on, 1024 clients
+  --inspector-page [N[:M]]
+                          then what the inspector page costs: 3 servers, 100 B, fsync on, 1024 clients
                           (or the largest --concurrency), windows with no page, with headless
-                          Chromium on about:blank and with the page at N updates/s (default 2,
-                          1-30), interleaved, 8 reps (--quick: 4; or --reps); needs /usr/bin/chromium
+                          Chromium on about:blank and with the page open, interleaved, 8 reps
+                          (--quick: 4; or --reps); needs /usr/bin/chromium. Alone: the inspector's
+                          defaults (2 updates/s, 1 while the cluster is busy, as it is here); N: N
+                          updates/s busy or not; N:M: N, and M while busy (1-30 each)
 Without --nodes, --bytes or --fsync: one axis at a time around 3 servers, 100 B, fsync on (1 and 5
 servers; fsync off; 1 KiB), each at every concurrency, 3 repetitions of 4 s (~10-12 minutes).
 With any of them: every combination of the lists given (the others at 3 servers, 100 B, fsync on).`;
@@ -152,16 +157,26 @@ export function parseClusterBenchArgs(argv: readonly string[], resultsDirDefault
       values['inspector-page'] === undefined
         ? null
         : {
-            updatesPerSecond: wholeNumber(values['inspector-page'], 'inspector-page', 1, updatesPerSecMaxLimit, "the page's updates a second, a whole number"),
+            ...pageRates(values['inspector-page']),
             concurrency: concurrency === undefined ? inspectorPageConcurrencyDefault : Math.max(...concurrency),
             reps: reps ?? (values.quick ? inspectorPageRepsDefault.quick : inspectorPageRepsDefault.full),
           },
   };
 }
 
-/** `--inspector-page` takes an optional value: alone (last, or before another option) it means the inspector's default rate. */
+/** `--inspector-page` takes an optional value: alone (last, or before another option) it means the inspector's default rates. */
 function withInspectorPageValue(argv: readonly string[]): string[] {
-  return argv.map((arg, i) => (arg === '--inspector-page' && (i + 1 === argv.length || argv[i + 1].startsWith('-')) ? `--inspector-page=${updatesPerSecMaxDefault}` : arg));
+  const defaults = `${updatesPerSecMaxDefault}:${updatesPerSecBusyDefault}`;
+  return argv.map((arg, i) => (arg === '--inspector-page' && (i + 1 === argv.length || argv[i + 1].startsWith('-')) ? `--inspector-page=${defaults}` : arg));
+}
+
+/** `N` (N updates a second, busy or not) or `N:M` (M while busy). */
+function pageRates(text: string): Pick<InspectorPagePlan, 'updatesPerSecond' | 'updatesPerSecBusy'> {
+  const parts = text.split(':');
+  const rate = (part: string) => wholeNumber(part, 'inspector-page', 1, updatesPerSecMaxLimit, "the page's updates a second, N or N:M (M while the cluster is busy), whole numbers");
+  if (parts.length > 2) rate(text);
+  const updatesPerSecond = rate(parts[0]);
+  return { updatesPerSecond, updatesPerSecBusy: parts.length === 2 ? rate(parts[1]) : updatesPerSecond };
 }
 
 function parseOrExplain(argv: readonly string[]) {

@@ -143,7 +143,7 @@ export async function runClusterBench(options: ClusterBenchOptions, print: (line
     if (options.inspectorPage !== null) {
       const plan = options.inspectorPage;
       inspectorPage = await measureInspectorPage(plan, { parentDir: root, durationMs: options.durationMs, warmupMs: options.warmupMs, quick: options.quick }, {
-        begin: (rep, kind) => progress.start(`inspector page, rep ${rep}/${plan.reps}: ${kind}, ${count(plan.concurrency, 'client')}, ${plan.updatesPerSecond} updates/s`),
+        begin: (rep, kind) => progress.start(`inspector page, rep ${rep}/${plan.reps}: ${kind}, ${count(plan.concurrency, 'client')}, ${plan.updatesPerSecond}:${plan.updatesPerSecBusy} updates/s`),
         end: () => progress.step(),
       });
     }

@@ -40,6 +40,8 @@ export interface PageWindow {
 /** What the JSON keeps as `inspectorPage`. */
 export interface InspectorPageResult {
   readonly updatesPerSecond: number;
+  /** At most this many while the cluster is busy (it is, under this load). */
+  readonly updatesPerSecBusy: number;
   readonly concurrency: number;
   readonly cluster: ClusterShape;
   readonly reps: number;
@@ -159,7 +161,7 @@ export async function measureInspectorPage(
   const settle = run.quick ? settleMs.quick : settleMs.full;
   for (let rep = 1; rep <= plan.reps; rep++) {
     await withRaftchartLoad({ ...centerShape, parentDir: run.parentDir }, async (load) => {
-      const inspector = await Inspector.start(load.cluster, { port: 0, updatesPerSecMax: plan.updatesPerSecond });
+      const inspector = await Inspector.start(load.cluster, { port: 0, updatesPerSecMax: plan.updatesPerSecond, updatesPerSecBusy: plan.updatesPerSecBusy });
       const browser = new PageBrowser(inspector.url, problems);
       try {
         for (const kind of windowOrder(rep)) {
@@ -177,6 +179,7 @@ export async function measureInspectorPage(
   }
   return {
     updatesPerSecond: plan.updatesPerSecond,
+    updatesPerSecBusy: plan.updatesPerSecBusy,
     concurrency: plan.concurrency,
     cluster: centerShape,
     reps: plan.reps,
@@ -306,7 +309,7 @@ export function formatInspectorPage(result: InspectorPageResult | InspectorPageS
   const header = ['page', 'ops/s', 'per window', 'lost', 'chromium cpu s', 'of a core', 'raftchart cpu s', 'updates/s'];
   return [
     '',
-    `inspector page: ${result.cluster.nodes} servers, 100 B, fsync on, ${result.concurrency} clients, ${result.updatesPerSecond} updates/s at most; ` +
+    `inspector page: ${result.cluster.nodes} servers, 100 B, fsync on, ${result.concurrency} clients, ${result.updatesPerSecond} updates/s at most (${result.updatesPerSecBusy} while busy); ` +
       `${result.reps} reps of closed / blank / open, interleaved, ${result.durationMs} ms each after ${result.warmupMs} ms warm-up and ${result.settleMs} ms for Chromium to settle`,
     ...formatTable(header, rows, 1),
     `overhead (1 − open/closed): ${percent(result.overhead)}; paired by repetition: ${percent(result.overheadPaired)}; ` +

@@ -1,5 +1,6 @@
 import { leaderOf, type BusTapEvent, type LocalCluster, type NodeInspection } from '../cluster/local-cluster.ts';
 import type { NodeId } from '../protocol/types.ts';
+import type { PaceReading } from './update-pacer.ts';
 
 /** Messages of the bus kept between two updates (the latest ones); past this the page sees a sample. */
 export const recentMessagesMax = 40;
@@ -23,6 +24,8 @@ export interface NodeView extends NodeInspection {
 export interface InspectorUpdate {
   readonly type: 'update';
   readonly atMs: number;
+  /** How often updates come now: slower while the process is busy (src/inspect/update-pacer.ts). */
+  readonly pace: PaceReading;
   readonly nodes: readonly NodeView[];
   readonly network: {
     readonly paused: boolean;
@@ -125,8 +128,8 @@ export class InspectorFeed {
     if (event.type === 'rpc.appendEntries') this.#appended.add(event.to);
   }
 
-  /** Everything the page shows now; the messages are those since the previous call. */
-  async update(): Promise<InspectorUpdate> {
+  /** Everything the page shows now, with the pace updates come at; the messages are those since the previous call. */
+  async update(pace: PaceReading): Promise<InspectorUpdate> {
     const cluster = this.#cluster;
     const inspected = await Promise.all(cluster.nodeIds.map((id) => cluster.inspect(id, { logTailMax: this.#logTailMax })));
     const now = performance.now();
@@ -145,6 +148,7 @@ export class InspectorFeed {
     const update: InspectorUpdate = {
       type: 'update',
       atMs: Math.round(now - this.#started),
+      pace,
       nodes,
       network: {
         paused: cluster.network.isPaused(),

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -11,6 +12,7 @@ import { InspectorFeed } from './inspector-feed.ts';
 import { parseCommand, requestIdOf, runCommand, type InspectorReply } from './inspector-commands.ts';
 import { machineGraph } from './machine-graph.ts';
 import { toSvg } from './svg.ts';
+import { UpdatePacer } from './update-pacer.ts';
 
 /** Where and how often the inspector serves; every option is checked (InvalidOptions naming it). */
 export interface InspectorOptions {
@@ -27,12 +29,20 @@ export interface InspectorOptions {
    * cluster; the README has the figures.
    */
   readonly updatesPerSecMax?: number;
+  /**
+   * Updates a second while this process is busy (it used half the machine's cores or more since
+   * the previous update; see src/inspect/update-pacer.ts), in [1, 30], capped at updatesPerSecMax.
+   * Default 1: a loaded cluster gives the browser half as much drawing to do.
+   */
+  readonly updatesPerSecBusy?: number;
   /** Log entries shown per server, in [1, inspectLogTailMax] (200). Default inspectLogTailDefault (50). */
   readonly logTailMax?: number;
 }
 
 /** Updates a second the page gets by default, and at most. */
 export const updatesPerSecMaxDefault = 2;
+/** Updates a second the page gets by default while the process is busy. */
+export const updatesPerSecBusyDefault = 1;
 export const updatesPerSecMaxLimit = 30;
 
 /** A request or WebSocket message from the page larger than this is refused. */
@@ -108,18 +118,19 @@ export class Inspector {
   readonly #feed: InspectorFeed;
   readonly #files: Map<string, Buffer>;
   readonly #hello: string;
-  readonly #updateEveryMs: number;
+  readonly #pacer: UpdatePacer;
   #port = 0;
   #host = '';
+  /** While pages are connected, the current watch (a fresh one each time the first page connects); null while none is. */
+  #watching: symbol | null = null;
   #timer: NodeJS.Timeout | null = null;
-  #updating = false;
   #nextKey = 1;
   #closing: Promise<void> | null = null;
 
-  private constructor(cluster: LocalCluster, files: Map<string, Buffer>, options: Required<Pick<InspectorOptions, 'updatesPerSecMax' | 'logTailMax'>>) {
+  private constructor(cluster: LocalCluster, files: Map<string, Buffer>, options: Required<Pick<InspectorOptions, 'updatesPerSecMax' | 'updatesPerSecBusy' | 'logTailMax'>>) {
     this.#cluster = cluster;
     this.#files = files;
-    this.#updateEveryMs = Math.ceil(1000 / options.updatesPerSecMax);
+    this.#pacer = new UpdatePacer({ updatesPerSecMax: options.updatesPerSecMax, updatesPerSecBusy: options.updatesPerSecBusy, cores: availableParallelism() });
     this.#feed = new InspectorFeed(cluster, { logTailMax: options.logTailMax });
     this.#hello = JSON.stringify({ type: 'hello', nodeIds: cluster.nodeIds, seed: cluster.seed, dataDir: cluster.dataDir, logTailMax: options.logTailMax, charts: Object.keys(chartDrawings) });
     this.#sockets = new WebSocketServer({ noServer: true, maxPayload: requestBytesMax, clientTracking: true });
@@ -135,6 +146,7 @@ export class Inspector {
     const port = wholeNumberIn(options.port, 0, 'port', 0, 65_535);
     const resolved = {
       updatesPerSecMax: wholeNumberIn(options.updatesPerSecMax, updatesPerSecMaxDefault, 'updatesPerSecMax', 1, updatesPerSecMaxLimit),
+      updatesPerSecBusy: wholeNumberIn(options.updatesPerSecBusy, updatesPerSecBusyDefault, 'updatesPerSecBusy', 1, updatesPerSecMaxLimit),
       logTailMax: wholeNumberIn(options.logTailMax, inspectLogTailDefault, 'logTailMax', 1, inspectLogTailMax),
     };
     const files = new Map<string, Buffer>();
@@ -245,31 +257,41 @@ export class Inspector {
   }
 
   #startUpdates(): void {
-    if (this.#timer !== null || this.#closing !== null) return;
+    if (this.#watching !== null || this.#closing !== null) return;
+    const watching = Symbol('watching');
+    this.#watching = watching;
     this.#feed.start();
-    this.#timer = setInterval(() => this.#sendUpdate(), this.#updateEveryMs);
-    this.#sendUpdate();
+    this.#pacer.reset();
+    this.#sendUpdate(watching);
   }
 
   #stopUpdates(): void {
-    if (this.#timer !== null) clearInterval(this.#timer);
+    if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
+    this.#watching = null;
     this.#feed.stop();
   }
 
-  /** One update to every page; skipped while the previous one is still being gathered. */
-  #sendUpdate(): void {
-    if (this.#updating) return;
-    this.#updating = true;
+  /**
+   * One update to every page, then the next one 1/updatesPerSec of a second after this one began,
+   * at the pace read now (slower while the process is busy); one is gathered at a time, so a slow
+   * gathering delays the next instead of piling up. `watching`: the watch this chain belongs to.
+   */
+  #sendUpdate(watching: symbol): void {
+    this.#timer = null;
+    const startedAt = performance.now();
+    const pace = this.#pacer.read(cpuMicrosNow(), startedAt);
     this.#feed
-      .update()
+      .update(pace)
       .then((update) => {
         const text = JSON.stringify(update);
         for (const socket of this.#sockets.clients) if (socket.bufferedAmount < socketBufferedBytesMax) socket.send(text);
       })
       .catch(() => undefined)
       .finally(() => {
-        this.#updating = false;
+        if (this.#watching !== watching) return; // every page closed meanwhile
+        const waitMs = Math.max(0, startedAt + 1000 / pace.updatesPerSec - performance.now());
+        this.#timer = setTimeout(() => this.#sendUpdate(watching), waitMs);
       });
   }
 
@@ -300,6 +322,12 @@ export class Inspector {
         },
       );
   }
+}
+
+/** This process's CPU time so far, user and system, in µs: every thread's (the bus's, the servers' workers'). */
+function cpuMicrosNow(): number {
+  const { user, system } = process.cpuUsage();
+  return user + system;
 }
 
 function respond(response: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {

@@ -58,21 +58,24 @@ describe('cluster benchmark options', () => {
     });
 
     it('alone, at the end or before another option, measures the inspector default rate at 1024 clients, 8 reps (--quick: 4)', () => {
-      expect(parse(['--quick', '--inspector-page']).inspectorPage).toEqual({ updatesPerSecond: 2, concurrency: 1024, reps: 4 });
-      expect(parse(['--inspector-page', '--no-etcd'])).toMatchObject({ etcd: 'off', inspectorPage: { updatesPerSecond: 2, reps: 8 } });
+      expect(parse(['--quick', '--inspector-page']).inspectorPage).toEqual({ updatesPerSecond: 2, updatesPerSecBusy: 1, concurrency: 1024, reps: 4 });
+      expect(parse(['--inspector-page', '--no-etcd'])).toMatchObject({ etcd: 'off', inspectorPage: { updatesPerSecond: 2, updatesPerSecBusy: 1, reps: 8 } });
     });
 
     it('takes the rate after a space or an =, and the largest --concurrency and --reps given', () => {
-      expect(parse(['--inspector-page', '5']).inspectorPage).toMatchObject({ updatesPerSecond: 5 });
-      expect(parse(['--inspector-page=30', '--concurrency', '256,64', '--reps', '2']).inspectorPage).toEqual({ updatesPerSecond: 30, concurrency: 256, reps: 2 });
+      expect(parse(['--inspector-page', '5']).inspectorPage).toMatchObject({ updatesPerSecond: 5, updatesPerSecBusy: 5 });
+      expect(parse(['--inspector-page', '4:2']).inspectorPage).toMatchObject({ updatesPerSecond: 4, updatesPerSecBusy: 2 });
+      expect(parse(['--inspector-page=30', '--concurrency', '256,64', '--reps', '2']).inspectorPage).toEqual({ updatesPerSecond: 30, updatesPerSecBusy: 30, concurrency: 256, reps: 2 });
     });
 
     it('refuses a malformed or out-of-range rate with InvalidOptions naming the range', () => {
-      const message = (got: string) => `--inspector-page takes the page's updates a second, a whole number from 1 to 30, got '${got}'.`;
+      const message = (got: string) => `--inspector-page takes the page's updates a second, N or N:M (M while the cluster is busy), whole numbers from 1 to 30, got '${got}'.`;
       for (const value of ['fast', '0', '31', '2.5', '', '-1']) {
         expect(codeOf(() => parse([`--inspector-page=${value}`]))).toEqual({ code: 'InvalidOptions', message: message(value) });
       }
       expect(codeOf(() => parse(['--inspector-page', 'often']))).toEqual({ code: 'InvalidOptions', message: message('often') });
+      expect(codeOf(() => parse(['--inspector-page', '2:0']))).toEqual({ code: 'InvalidOptions', message: message('0') });
+      expect(codeOf(() => parse(['--inspector-page', '2:1:1']))).toEqual({ code: 'InvalidOptions', message: message('2:1:1') });
     });
   });
 });

@@ -53,6 +53,7 @@ describe('the inspector page benchmark', () => {
   it('prints a table of the medians, each window, the share lost and Chromium CPU', () => {
     const page: InspectorPageResult = {
       updatesPerSecond: 2,
+      updatesPerSecBusy: 1,
       concurrency: 1024,
       cluster: { nodes: 3, bytes: 100, fsync: true },
       reps: 4,

@@ -1,6 +1,7 @@
 import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { availableParallelism } from 'node:os';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import type { LocalCluster } from '../../src/cluster/local-cluster.ts';
 import { Inspector } from '../../src/inspect/inspector-server.ts';
@@ -11,6 +12,7 @@ const pool = new ClusterPool();
 const inspectors: Inspector[] = [];
 const sockets: WebSocket[] = [];
 afterEach(async () => {
+  vi.restoreAllMocks();
   for (const socket of sockets.splice(0)) socket.terminate();
   await Promise.all(inspectors.splice(0).map((inspector) => inspector.close()));
   await pool.stopAll();
@@ -109,6 +111,7 @@ describe('Inspector server: where it listens', () => {
     await expect(Inspector.start(cluster, { port: inspector.port })).rejects.toMatchObject({ code: 'EADDRINUSE' });
     await expect(Inspector.start(cluster, { port: 70_000 })).rejects.toSatisfy((error) => hasErrorCode(error, 'InvalidOptions'));
     await expect(Inspector.start(cluster, { updatesPerSecMax: 0 })).rejects.toSatisfy((error) => hasErrorCode(error, 'InvalidOptions'));
+    await expect(Inspector.start(cluster, { updatesPerSecBusy: 31 })).rejects.toSatisfy((error) => hasErrorCode(error, 'InvalidOptions'));
   });
 });
 
@@ -173,5 +176,38 @@ describe('Inspector server: cost when nobody watches', () => {
     const after = inspections;
     await sleep(300);
     expect(inspections).toBe(after);
+  });
+});
+
+describe('Inspector server: pace', () => {
+  type Update = { type: 'update'; pace: { updatesPerSec: number; busy: boolean } };
+  const updatesIn = (messages: Record<string, unknown>[]) => messages.filter((m): m is Update => m.type === 'update');
+
+  it('updates the page at updatesPerSecMax while the process is quiet and at updatesPerSecBusy while it uses most of the cores', async () => {
+    const { cluster } = await pool.start({ nodes: 3, fsync: false });
+    const inspector = await Inspector.start(cluster, { updatesPerSecMax: 10, updatesPerSecBusy: 1 });
+    inspectors.push(inspector);
+    const { messages } = await openSocket(inspector, ownOrigin(inspector));
+    await waitFor('quiet updates', () => updatesIn(messages).length >= 3);
+    expect(updatesIn(messages)[2].pace).toMatchObject({ updatesPerSec: 10, busy: false });
+    // Every core busy from now on, as this process reports it.
+    const started = { wallMs: performance.now(), cpu: process.cpuUsage() };
+    vi.spyOn(process, 'cpuUsage').mockImplementation(() => {
+      const busyMicros = (performance.now() - started.wallMs) * 1000 * availableParallelism();
+      return { user: started.cpu.user + busyMicros, system: started.cpu.system };
+    });
+    const arrivals: number[] = [];
+    const seen = updatesIn(messages).length;
+    await waitFor('three busy updates', () => {
+      const busy = updatesIn(messages).slice(seen).filter((update) => update.pace.busy);
+      if (busy.length > arrivals.length) arrivals.push(performance.now());
+      return busy.length >= 3 ? busy : undefined;
+    }, 10_000);
+    expect(updatesIn(messages).slice(seen).find((update) => update.pace.busy)?.pace.updatesPerSec).toBe(1);
+    // About a second apart (not 100 ms): at most a few quiet ones came between.
+    expect(arrivals[2] - arrivals[1]).toBeGreaterThan(600);
+    vi.restoreAllMocks();
+    const quietFrom = updatesIn(messages).length;
+    await waitFor('quiet again', () => updatesIn(messages).slice(quietFrom).some((update) => !update.pace.busy));
   });
 });

@@ -65,6 +65,8 @@ describe('the inspector page in Chromium', () => {
 
     expect(await page.locator('[data-node-id]').count()).toBe(3);
     const first = await waitForLeaderPanel(page, 0);
+    // The pace the server sends at: 2 a second, 1 while this process is busy.
+    expect(await page.locator('#connection').textContent()).toMatch(/^live · (2 updates\/s|1 update\/s \(cluster busy\))$/);
     // Its statechart lights the leader's states, drawn amber.
     const lit = page.locator(`[data-node-id="${first.id}"] .chart [data-state-path="leader.replicating"].active > rect`);
     await lit.waitFor({ timeout: stepMs });

@@ -304,7 +304,10 @@ function lightStates(panel, detail, force = false) {
 }
 
 function renderNetwork(update) {
-  const { network } = update;
+  const { network, pace } = update;
+  if (elements.connection.dataset.state === 'live') {
+    setText(elements.connection, `live · ${pace.updatesPerSec} update${pace.updatesPerSec === 1 ? '' : 's'}/s${pace.busy ? ' (cluster busy)' : ''}`);
+  }
   setData(elements.reliable, 'reliable', String(network.reliable));
   setText(elements.reliable, network.reliable ? 'network: reliable' : 'network: UNRELIABLE');
   setData(elements.pause, 'paused', String(network.paused));
