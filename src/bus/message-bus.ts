@@ -24,7 +24,7 @@ export interface BusTapEvent {
   readonly from: NodeId;
   readonly to: NodeId;
   readonly type: string;
-  /** Deliveries scheduled: 0 when the network lost it, 2 when it duplicated it. */
+  /** Deliveries scheduled: 0 when the network lost it or its receiver is down, 2 when it duplicated it. */
   readonly deliveries: number;
   /** The delay of the first delivery (0 when lost or immediate). */
   readonly delayMs: number;
@@ -33,6 +33,8 @@ export interface BusTapEvent {
 }
 
 export type BusTap = (event: BusTapEvent) => void;
+
+const noDeliveries: readonly number[] = [];
 
 /** A rough wire size: the fixed fields of a message plus, per entry, its header and command bytes (entries packed or not). */
 const messageOverheadBytes = 48;
@@ -169,7 +171,8 @@ export class MessageBus {
       return;
     }
     this.#count(type, message);
-    const delays = this.model.decide(from, to, this.#random);
+    // A server that is down (detached) loses what is sent to it, whatever the network would do.
+    const delays = this.#ports.has(to) ? this.model.decide(from, to, this.#random) : noDeliveries;
     if (delays.length === 0) this.#dropped++;
     if (this.#taps.size > 0) this.#tell(from, to, type, message, delays);
     for (const delayMs of delays) {

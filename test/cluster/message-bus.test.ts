@@ -89,13 +89,16 @@ describe('MessageBus', () => {
     expect(workers.bus.stats().malformed).toBe(4);
   });
 
-  it('delivers nothing to a detached server', async () => {
+  it('delivers nothing to a detached server, and tells a tap the message was lost', async () => {
     workers = new FakeWorkers(['n1', 'n2']);
+    const seen: BusTapEvent[] = [];
+    workers.bus.tap((event) => seen.push(event));
     workers.bus.detach('n2');
     workers.send('n1', [vote('n1', 'n2')]);
     await settle();
     expect(workers.received.get('n2')).toEqual([]);
     expect(workers.bus.stats().dropped).toBe(1);
+    expect(seen).toEqual([{ from: 'n1', to: 'n2', type: 'rpc.requestVote', deliveries: 0, delayMs: 0, entries: 0 }]);
   });
 
   it('cancels the queued and delayed messages of a server it detaches (a crash takes them along)', async () => {
