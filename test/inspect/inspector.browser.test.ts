@@ -71,6 +71,13 @@ describe('the inspector page in Chromium', () => {
     const lit = page.locator(`[data-node-id="${first.id}"] .chart [data-state-path="leader.replicating"].active > rect`);
     await lit.waitFor({ timeout: stepMs });
     expect(await lit.evaluate((rect) => getComputedStyle(rect).fill)).toBe('rgb(254, 243, 199)');
+    // Each panel's copy of a drawing has ids of its own, and its arrows point at its own marker.
+    const ids = await page.evaluate(() => [...document.querySelectorAll('[id]')].map((element) => element.id));
+    expect(ids.length).toBeGreaterThan(6);
+    expect(ids.length - new Set(ids).size).toBe(0);
+    const arrowTargets = await page.locator(`[data-node-id="${first.id}"] .chart [marker-end]`).evaluateAll((paths) => [...new Set(paths.map((path) => path.getAttribute('marker-end')))]);
+    expect(arrowTargets.length).toBeGreaterThan(0);
+    for (const target of arrowTargets) expect(target).toMatch(new RegExp(`^url\\(#${first.id}-`));
     await shot(page, '1-leader');
 
     await page.click(`[data-node-id="${first.id}"] button[data-action="crash"]`);

@@ -87,6 +87,25 @@ function onHello(hello) {
   loadCharts(hello.charts).catch((error) => showNotice(`the statecharts did not load: ${error.message}`, true));
 }
 
+/**
+ * Gives a copy of a drawing ids of its own (`<prefix>-<id>`), and points its markers at them: every
+ * panel holds a copy, and ids must be unique in the page.
+ */
+function ownIds(svg, prefix) {
+  const renamed = new Map();
+  for (const element of svg.querySelectorAll('[id]')) {
+    renamed.set(element.id, `${prefix}-${element.id}`);
+    element.id = `${prefix}-${element.id}`;
+  }
+  for (const attribute of ['marker-start', 'marker-end']) {
+    for (const element of svg.querySelectorAll(`[${attribute}]`)) {
+      const target = /^url\(#(.+)\)$/.exec(element.getAttribute(attribute))?.[1];
+      if (target !== undefined && renamed.has(target)) element.setAttribute(attribute, `url(#${renamed.get(target)})`);
+    }
+  }
+  return svg;
+}
+
 /** Fetches the chart drawings and puts a copy of each in every panel: raft-server first, then durable-log. */
 async function loadCharts(urls) {
   const drawings = await Promise.all(
@@ -97,7 +116,7 @@ async function loadCharts(urls) {
     }),
   );
   for (const panel of view.panels.values()) {
-    panel.drawings = drawings.map((svg) => panel.chart.appendChild(document.importNode(svg, true)));
+    panel.drawings = drawings.map((svg) => panel.chart.appendChild(ownIds(document.importNode(svg, true), panel.id)));
     panel.stateBoxes = panel.drawings.map((drawing) => {
       const boxes = new Map();
       for (const box of drawing.querySelectorAll('[data-state-path]')) {
