@@ -1,6 +1,6 @@
 import { emitKeypressEvents } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { LocalCluster, leaderOf, type NodeStatus } from '../cluster/local-cluster.ts';
+import { LocalCluster, leaderOf, stateShown, type NodeStatus } from '../cluster/local-cluster.ts';
 import { Random } from '../core/random.ts';
 import type { NodeId } from '../protocol/types.ts';
 import { runCommand, type InspectorCommand } from '../inspect/inspector-commands.ts';
@@ -135,7 +135,7 @@ class Sampler {
 }
 
 function shortStatus(s: NodeStatus): string {
-  if (!s.alive) return `${s.id} down`;
+  if (!s.alive || s.failed) return `${s.id} ${stateShown(s)}`;
   return `${s.id} ${s.role[0].toUpperCase()} t${s.term} c${s.commitIndex}/a${s.lastApplied} log${s.lastLogIndex}`;
 }
 
@@ -266,7 +266,7 @@ function draw(
     '',
     'server  state      term  leader  commit  applied    log  last election',
     ...statuses.map((s) =>
-      [s.id.padEnd(7), (s.alive ? s.role : 'DOWN').padEnd(10), String(s.term).padStart(4), (s.leaderId ?? '-').padStart(7), String(s.commitIndex).padStart(7), String(s.lastApplied).padStart(8), String(s.lastLogIndex).padStart(6), sinceElection(s.id).padStart(14)].join(' '),
+      [s.id.padEnd(7), (s.alive && !s.failed ? s.role : stateShown(s).toUpperCase()).padEnd(10), String(s.term).padStart(4), (s.leaderId ?? '-').padStart(7), String(s.commitIndex).padStart(7), String(s.lastApplied).padStart(8), String(s.lastLogIndex).padStart(6), sinceElection(s.id).padStart(14)].join(' '),
     ),
     '',
     'keys: 1-9 crash/restart  p partition  h heal  u unreliable  b burst of 100  q quit',

@@ -46,9 +46,19 @@ export interface ClusterOptions {
 }
 
 /** What a server reports of itself, with its id and whether its worker is running. */
-export interface NodeStatus extends Omit<WorkerStatus, 'failed' | 'detail'> {
+export interface NodeStatus extends Omit<WorkerStatus, 'detail'> {
   readonly id: NodeId;
   readonly alive: boolean;
+}
+
+/**
+ * What to call a server's state when showing it: 'down' when its worker is not running, 'failed'
+ * when its durable log gave up (fail-stop: its chart answers nothing, whatever role it last had),
+ * else its role.
+ */
+export function stateShown(s: Pick<NodeStatus, 'alive' | 'failed' | 'role'>): NodeStatus['role'] | 'down' | 'failed' {
+  if (!s.alive) return 'down';
+  return s.failed ? 'failed' : s.role;
 }
 
 /**
@@ -337,7 +347,7 @@ export class LocalCluster {
   /** A crashed server: what it last reported (its term and log are on disk), not running. */
   #notRunning(id: NodeId): NodeStatus {
     const last = this.#lastKnown.get(id);
-    return { ...(last ?? { term: 0, votedFor: null, commitIndex: 0, lastApplied: 0, lastLogIndex: 0, lastLogTerm: 0 }), id, alive: false, role: 'follower', leaderId: null };
+    return { ...(last ?? { term: 0, votedFor: null, commitIndex: 0, lastApplied: 0, lastLogIndex: 0, lastLogTerm: 0 }), id, alive: false, failed: false, role: 'follower', leaderId: null };
   }
 
   /** A running server's status, remembered for when it is not running. */
@@ -345,6 +355,7 @@ export class LocalCluster {
     const status: NodeStatus = {
       id,
       alive: true,
+      failed: s.failed,
       role: s.role,
       term: s.term,
       votedFor: s.votedFor,

@@ -27,6 +27,8 @@ export interface InspectorUpdate {
   /** How often updates come now: slower while the process is busy (src/inspect/update-pacer.ts). */
   readonly pace: PaceReading;
   readonly nodes: readonly NodeView[];
+  /** The leader of the highest term among the running servers, or null while that term has none (leaderOf). */
+  readonly leader: NodeId | null;
   readonly network: {
     readonly paused: boolean;
     readonly reliable: boolean;
@@ -150,6 +152,7 @@ export class InspectorFeed {
       atMs: Math.round(now - this.#started),
       pace,
       nodes,
+      leader: this.#leader ?? null,
       network: {
         paused: cluster.network.isPaused(),
         reliable: cluster.network.isReliable(),

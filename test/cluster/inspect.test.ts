@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { stateShown } from '../../src/cluster/local-cluster.ts';
 import { hasErrorCode } from '../../src/protocol/errors.ts';
 import { ClusterPool, command, commit, waitFor, waitForApplied, waitForLeader } from './harness.ts';
 
@@ -40,14 +41,24 @@ describe('LocalCluster.inspect (the worker status with detail)', () => {
     const followerId = cluster.nodeIds.find((id) => id !== leader.id) ?? 'n1';
     const follower = await cluster.inspect(followerId);
     expect(follower.detail?.progress).toBeNull();
+    expect(follower).toMatchObject({ alive: true, failed: false });
     expect(follower.detail?.statePaths[0]).toMatch(/^(follower|candidate)/);
     await cluster.crash(followerId);
     const crashed = await cluster.inspect(followerId);
-    expect(crashed.alive).toBe(false);
+    expect(crashed).toMatchObject({ alive: false, failed: false });
+    expect(stateShown(crashed)).toBe('down');
     expect(crashed.detail).toBeNull();
     for (const logTailMax of [-1, 201, 1.5]) {
       await expect(cluster.inspect(leader.id, { logTailMax })).rejects.toSatisfy((error) => hasErrorCode(error, 'InvalidOptions'));
     }
     await expect(cluster.inspect('n9')).rejects.toSatisfy((error) => hasErrorCode(error, 'UnknownNode'));
+  });
+});
+
+describe('stateShown', () => {
+  it('calls a stopped worker down, a fail-stopped server failed whatever role it reports, and else the role', () => {
+    expect(stateShown({ alive: false, failed: false, role: 'leader' })).toBe('down');
+    expect(stateShown({ alive: true, failed: true, role: 'follower' })).toBe('failed');
+    expect(stateShown({ alive: true, failed: false, role: 'candidate' })).toBe('candidate');
   });
 });

@@ -146,6 +146,11 @@ describe('Inspector server: commands from the page', () => {
     socket.send(JSON.stringify({ id: 2, command: 'resume' }));
     await waitFor('resumed', () => messages.some((m) => m.type === 'reply' && m.id === 2));
     expect(cluster.network.isPaused()).toBe(false);
+    // Each update names the leader it found, so the page need not work it out.
+    const named = await waitFor('an update naming a leader', () => messages.find((m) => m.type === 'update' && m.leader !== null));
+    const nodes = named.nodes as { id: string; role: string; term: number; alive: boolean }[];
+    const highestTerm = Math.max(...nodes.filter((n) => n.alive).map((n) => n.term));
+    expect(nodes.find((n) => n.id === named.leader)).toMatchObject({ role: 'leader', term: highestTerm });
     const proposed = await waitFor('a proposal accepted', async () => {
       const id = messages.length + 100;
       socket.send(JSON.stringify({ id, command: 'propose', count: 5 }));

@@ -196,7 +196,7 @@ function termHue(term) {
 
 function renderServer(panel, node, update) {
   const { root } = panel;
-  const role = node.alive ? node.role : 'down';
+  const role = !node.alive ? 'down' : node.failed ? 'failed' : node.role;
   setData(root, 'role', role);
   setData(root, 'alive', String(node.alive));
   setData(root, 'term', String(node.term));
@@ -228,6 +228,7 @@ function renderTimer(panel, node) {
   let text = '';
   let fraction = 0;
   if (!node.alive) text = 'not running';
+  else if (node.failed) text = 'stopped: its durable log gave up (restart it)';
   else if (node.role === 'leader') text = 'leader: heartbeats hold off elections';
   else if (node.msSinceAppend === null) text = `no AppendEntries seen yet · timeout ${timeout} ms`;
   else {
@@ -363,10 +364,7 @@ function renderMessages(messages) {
 }
 
 function currentLeader() {
-  const nodes = view.update?.nodes ?? [];
-  const alive = nodes.filter((n) => n.alive);
-  const term = Math.max(0, ...alive.map((n) => n.term));
-  return alive.find((n) => n.role === 'leader' && n.term === term)?.id;
+  return view.update?.leader ?? undefined;
 }
 
 elements.propose.addEventListener('click', () => send({ command: 'propose', count: Number(elements.proposeCount.value) }));
