@@ -12,6 +12,7 @@ import { measureLimits, type MachineLimits } from './machine-limits.ts';
 import { Progress } from './progress.ts';
 import { measureRaftchart } from './raftchart-load.ts';
 import { renderChart, type ChartSeries } from './svg-chart.ts';
+import { splitOf, type CpuSplit, type ThreadDelta } from './thread-split.ts';
 
 /**
  * The cluster benchmark (issue #6): closed-loop clients against raftchart (LocalCluster, public
@@ -47,6 +48,8 @@ export interface ConfigResult {
   readonly ops: number;
   /** raftchart: proposals retried after NotLeader or Timeout (warm-up included). */
   readonly retries: number;
+  /** raftchart: CPU µs per operation on the main thread, one server's worker and the other threads, and GC pauses; null for etcd or off Linux. */
+  readonly cpuSplit: CpuSplit | null;
 }
 
 export interface Target {
@@ -161,7 +164,7 @@ export async function runClusterBench(options: ClusterBenchOptions, print: (line
 }
 
 type ConfigKey = Pick<ConfigResult, 'system' | 'nodes' | 'bytes' | 'fsync' | 'concurrency'>;
-type RepWindow = LoadWindow & { readonly retries: number };
+type RepWindow = LoadWindow & { readonly retries: number; readonly threads?: ThreadDelta | null };
 
 /** One configuration's repetitions → its figures. */
 export function summarize(key: ConfigKey, reps: readonly RepWindow[]): ConfigResult {
@@ -187,6 +190,7 @@ export function summarize(key: ConfigKey, reps: readonly RepWindow[]): ConfigRes
     repetitions: reps.length,
     ops,
     retries: reps.reduce((sum, rep) => sum + rep.retries, 0),
+    cpuSplit: key.system === 'raftchart' ? splitOf(reps.map((rep) => rep.threads), ops) : null,
   };
 }
 
@@ -280,6 +284,13 @@ function describeRun(options: ClusterBenchOptions, machine: MachineInfo, etcd: s
   );
 }
 
+/** "2.7·3.5·5.9 (1.5·0.9)": µs per operation on the main thread, one worker, the rest; their GC pauses in brackets. */
+function formatSplit(split: CpuSplit | null): string {
+  if (split === null) return '-';
+  const us = (value: number) => value.toFixed(1);
+  return `${us(split.mainUsPerOp)}·${us(split.workerUsPerOp)}·${us(split.otherUsPerOp)} (${us(split.mainGcUsPerOp)}·${us(split.workerGcUsPerOp)})`;
+}
+
 function describeConfig(key: ConfigKey): string {
   const servers = count(key.nodes, key.system === 'etcd' ? 'member' : 'server');
   return `${key.system} ${servers}, ${formatBytes(key.bytes)}, fsync ${key.fsync ? 'on' : 'off'}, ${count(key.concurrency, 'client')}`;
@@ -287,7 +298,7 @@ function describeConfig(key: ConfigKey): string {
 
 /** The table, the limits and the targets, as printed at the end of a run (and pasted into the README). */
 function formatResult(result: ClusterBenchResult): string[] {
-  const header = ['system', 'servers', 'bytes', 'fsync', 'clients', 'ops/s', 'min-max', 'p50 ms', 'p99 ms', 'p99.9 ms', 'cpu s/1k ops', 'peak RSS MB', 'retries'];
+  const header = ['system', 'servers', 'bytes', 'fsync', 'clients', 'ops/s', 'min-max', 'p50 ms', 'p99 ms', 'p99.9 ms', 'cpu s/1k ops', 'µs/op main·worker·other (gc)', 'peak RSS MB', 'retries'];
   const rows = result.results.map((r) => [
     r.system,
     String(r.nodes),
@@ -300,6 +311,7 @@ function formatResult(result: ClusterBenchResult): string[] {
     formatMs(r.p99Ms),
     formatMs(r.p999Ms),
     r.cpuSecPer1kOps.toFixed(2),
+    formatSplit(r.cpuSplit),
     r.peakRssMb.toFixed(0),
     String(r.retries),
   ]);

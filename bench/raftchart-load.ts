@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { assert } from '../src/core/assert.ts';
 import { encodeKeyValueCommand, hasErrorCode, LocalCluster, RaftchartError, type NodeId } from '../src/index.ts';
 import { runClosedLoop, thisProcess, type LoadPlan, type LoadWindow, type ResourceProbe } from './closed-loop.ts';
+import { deltaOf, readThreads, type ThreadDelta, type ThreadReading } from './thread-split.ts';
 
 /**
  * raftchart under load through its public API only: a LocalCluster in a temp folder on the
@@ -108,6 +109,14 @@ export interface RaftchartRun {
  */
 const etcdTiming = { heartbeatIntervalMs: 100, electionTimeoutMs: [1000, 2000] as const };
 
+/** One measured window on a raftchart cluster. */
+export interface RaftchartWindow extends LoadWindow {
+  /** Proposals retried after NotLeader or Timeout (warm-up included). */
+  readonly retries: number;
+  /** Where the window's CPU went (bench/thread-split.ts); null off Linux. Read as the window opens and once its clients are done. */
+  readonly threads: ThreadDelta | null;
+}
+
 /** A running benchmark cluster: its leader as the clients know it, and closed-loop windows on it. */
 export interface RaftchartLoad {
   readonly cluster: LocalCluster;
@@ -115,7 +124,7 @@ export interface RaftchartLoad {
    * Runs `plan`'s clients on the cluster: a warm-up (until `ready` resolves too, when given; see
    * runClosedLoop), then the measured window. `probe` reads CPU and memory (default: this process).
    */
-  measure(plan: LoadPlan, options?: { readonly probe?: ResourceProbe; readonly ready?: () => Promise<void> }): Promise<LoadWindow & { retries: number }>;
+  measure(plan: LoadPlan, options?: { readonly probe?: ResourceProbe; readonly ready?: () => Promise<void> }): Promise<RaftchartWindow>;
 }
 
 /**
@@ -148,8 +157,13 @@ export async function withRaftchartLoad<T>(run: RaftchartRun, use: (load: Raftch
         }
         throw new RaftchartError('Timeout', `a command was retried ${retriesPerCommandMax} times: leadership keeps changing; is the machine overloaded?`);
       };
-      const window = await runClosedLoop(operation, plan, probe, ready);
-      return { ...window, retries };
+      let atStart: ThreadReading | null = null;
+      const opened = async () => {
+        await ready?.();
+        atStart = await readThreads(cluster);
+      };
+      const window = await runClosedLoop(operation, plan, probe, opened);
+      return { ...window, retries, threads: deltaOf(atStart, await readThreads(cluster)) };
     };
     return await use({ cluster, measure });
   } finally {
@@ -162,7 +176,7 @@ export async function withRaftchartLoad<T>(run: RaftchartRun, use: (load: Raftch
  * Starts one cluster for `run`, then measures each plan in turn on it (the cluster warms up
  * between plans); stops it and removes its folder. `onWindow` hears each window as it ends.
  */
-export async function measureRaftchart(run: RaftchartRun, plans: readonly LoadPlan[], onWindow: (window: LoadWindow & { retries: number }) => void): Promise<void> {
+export async function measureRaftchart(run: RaftchartRun, plans: readonly LoadPlan[], onWindow: (window: RaftchartWindow) => void): Promise<void> {
   await withRaftchartLoad(run, async (load) => {
     for (const plan of plans) onWindow(await load.measure(plan));
   });
