@@ -1,7 +1,7 @@
 import { and, assign, emit, enqueueActions, raise, setup } from 'xstate';
 import { durableLogMachine, type DurableLogEvent, type DurableLogOptions } from './durable-log.machine.ts';
 import { assert } from '../src/core/assert.ts';
-import { resolveRaftConfig, type RaftConfig } from '../src/core/config.ts';
+import { quorumCheckTicks, resolveRaftConfig, type RaftConfig } from '../src/core/config.ts';
 import { initialProgress, onAppendRejected, onAppendSuccess, planAppend, type Progress } from '../src/core/progress.ts';
 import { quorumMatchIndex } from '../src/core/quorum.ts';
 import { RaftLog } from '../src/core/raft-log.ts';
@@ -96,6 +96,8 @@ export interface RaftServerContext {
   votesAnswered: NodeId[];
   /** Leader only: one entry per peer, changed in place. */
   progress: Record<NodeId, Progress>;
+  /** Leader only: heartbeats since its last quorum check (CheckQuorum). */
+  heartbeatsSinceQuorumCheck: number;
   failure: StorageFailure | null;
   readonly durableLogOptions: DurableLogOptions;
 }
@@ -191,6 +193,12 @@ export const raftServerMachine = setup({
     isAppendSuccess: ({ event }) => (event as AppendEntriesReply).success,
     isLogSynced: ({ context }) => context.synced.seq >= context.logSeq,
     hasVoteQuorum: ({ context }) => context.votesGranted.length >= quorumSize(context.servers.length),
+    hasLostQuorum: ({ context }) => {
+      if (!context.config.checkQuorum || context.heartbeatsSinceQuorumCheck + 1 < quorumCheckTicks(context.config)) return false;
+      let heard = 1; // itself
+      for (const peer of context.peers) if (context.progress[peer]?.recentActive === true) heard++;
+      return heard < quorumSize(context.servers.length);
+    },
     canCommitQuorumIndex: ({ context }) => {
       const index = quorumIndexOf(context);
       // §5.4.2 (Figure 8): count replicas only for an entry of the current term.
@@ -316,8 +324,19 @@ export const raftServerMachine = setup({
     becomeLeader: assign(({ context }) => {
       const progress: Record<NodeId, Progress> = {};
       for (const peer of context.peers) progress[peer] = initialProgress(context.log.lastIndex);
-      return { leaderId: context.id, progress };
+      return { leaderId: context.id, progress, heartbeatsSinceQuorumCheck: 0 };
     }),
+    countHeartbeat: assign(({ context }) => {
+      const ticks = context.heartbeatsSinceQuorumCheck + 1;
+      if (ticks < quorumCheckTicks(context.config)) return { heartbeatsSinceQuorumCheck: ticks };
+      // A check passed (hasLostQuorum said no): the next one counts only answers from now on.
+      for (const peer of context.peers) {
+        const progress = context.progress[peer];
+        if (progress !== undefined) progress.recentActive = false;
+      }
+      return { heartbeatsSinceQuorumCheck: 0 };
+    }),
+    forgetLeader: assign({ leaderId: null }),
     appendNoop: enqueueActions(({ context, enqueue }) => {
       const entry: Entry = { index: context.log.lastIndex + 1, term: context.currentTerm, kind: 'noop', command: new Uint8Array(0) };
       context.log.append([entry]);
@@ -370,6 +389,7 @@ export const raftServerMachine = setup({
       const reply = event as AppendEntriesReply;
       const progress = context.progress[reply.from];
       if (progress === undefined) return;
+      progress.recentActive = true;
       onAppendSuccess(progress, Math.min(reply.matchIndex, context.log.lastIndex));
       const message = appendEntriesTo(context, reply.from, false);
       if (message !== null) enqueue.emit({ type: 'net.send', message });
@@ -378,6 +398,7 @@ export const raftServerMachine = setup({
       const reply = event as AppendEntriesReply;
       const progress = context.progress[reply.from];
       if (progress === undefined) return;
+      progress.recentActive = true;
       if (!onAppendRejected(progress, context.log, reply.prevLogIndex, reply.conflictTerm, reply.conflictIndex)) return;
       const message = appendEntriesTo(context, reply.from, false);
       if (message !== null) enqueue.emit({ type: 'net.send', message });
@@ -411,6 +432,7 @@ export const raftServerMachine = setup({
       votesGranted: [],
       votesAnswered: [],
       progress: {},
+      heartbeatsSinceQuorumCheck: 0,
       failure: null,
       durableLogOptions: input.durableLog ?? {},
     };
@@ -550,12 +572,21 @@ export const raftServerMachine = setup({
         replicating: {
           description: 'The heartbeat timer: every heartbeat interval, AppendEntries to every follower (§5.2).',
           after: {
-            heartbeatInterval: {
-              target: 'replicating',
-              reenter: true,
-              actions: 'sendHeartbeats',
-              description: 'Heartbeat: hold off elections and retry followers that have not answered (§5.2, §5.5).',
-            },
+            heartbeatInterval: [
+              {
+                guard: 'hasLostQuorum',
+                target: '#raftServer.follower',
+                actions: 'forgetLeader',
+                description:
+                  'CheckQuorum: no majority answered over a minimum election timeout, so this leader may be cut off; step down rather than take proposals it cannot commit.',
+              },
+              {
+                target: 'replicating',
+                reenter: true,
+                actions: ['sendHeartbeats', 'countHeartbeat'],
+                description: 'Heartbeat: hold off elections and retry followers that have not answered (§5.2, §5.5).',
+              },
+            ],
           },
         },
       },

@@ -30,6 +30,11 @@ export interface ClusterOptions {
   readonly heartbeatIntervalMs?: number;
   /** fdatasync the log before a server speaks. Default true; false is for throwaway clusters only. */
   readonly fsync?: boolean;
+  /**
+   * A leader that no majority answered over a minimum election timeout steps down (CheckQuorum, as
+   * etcd runs etcd-io/raft and as hashicorp/raft always does). Default true.
+   */
+  readonly checkQuorum?: boolean;
   /** Seeds election timeouts and the network's random choices. Default: from the clock. */
   readonly seed?: number;
   /**
@@ -588,6 +593,7 @@ function resolveOptions(options: ClusterOptions): ResolvedOptions {
     throw invalid('heartbeatIntervalMs', `must be a positive whole number of milliseconds, got ${String(heartbeatIntervalMs)}`);
   }
   if (options.fsync !== undefined && typeof options.fsync !== 'boolean') throw invalid('fsync', 'must be true or false');
+  if (options.checkQuorum !== undefined && typeof options.checkQuorum !== 'boolean') throw invalid('checkQuorum', 'must be true or false');
   if (options.seed !== undefined && !Number.isSafeInteger(options.seed)) throw invalid('seed', `must be a whole number, got ${String(options.seed)}`);
   const stateMachine = options.stateMachine;
   if (stateMachine !== undefined && typeof stateMachine !== 'string' && !(stateMachine instanceof URL)) {
@@ -596,7 +602,7 @@ function resolveOptions(options: ClusterOptions): ResolvedOptions {
   if (options.onInspectionEvent !== undefined && typeof options.onInspectionEvent !== 'function') {
     throw invalid('onInspectionEvent', 'must be a function (event) => void');
   }
-  const config: Partial<RaftConfig> = { electionTimeoutMsMin: timeouts[0], electionTimeoutMsMax: timeouts[1], heartbeatIntervalMs };
+  const config: Partial<RaftConfig> = { electionTimeoutMsMin: timeouts[0], electionTimeoutMsMax: timeouts[1], heartbeatIntervalMs, checkQuorum: options.checkQuorum ?? true };
   resolveRaftConfig(config);
   return {
     nodes,

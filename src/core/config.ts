@@ -13,6 +13,12 @@ export interface RaftConfig {
   readonly appendBytesMax: number;
   /** The most AppendEntries with entries in flight to one follower while replicating (pipelining). */
   readonly inflightMax: number;
+  /**
+   * CheckQuorum (etcd-io/raft's option of that name; hashicorp/raft always does it): a leader that
+   * has not heard from a majority (itself included) over a minimum election timeout steps down to
+   * follower, so a leader cut off from the majority stops taking proposals it cannot commit.
+   */
+  readonly checkQuorum: boolean;
 }
 
 export const defaultRaftConfig: RaftConfig = {
@@ -22,7 +28,13 @@ export const defaultRaftConfig: RaftConfig = {
   appendEntriesMax: 4096,
   appendBytesMax: 1 << 20,
   inflightMax: 32,
+  checkQuorum: true,
 };
+
+/** Heartbeats a leader counts before it checks that a majority answered (CheckQuorum): a minimum election timeout's worth. */
+export function quorumCheckTicks(config: RaftConfig): number {
+  return Math.ceil(config.electionTimeoutMsMin / config.heartbeatIntervalMs);
+}
 
 /**
  * Fills defaults and checks the timing requirement of §5.6, broadcastTime ≪ electionTimeout ≪ MTBF:
@@ -31,7 +43,7 @@ export const defaultRaftConfig: RaftConfig = {
  */
 export function resolveRaftConfig(partial: Partial<RaftConfig> = {}): RaftConfig {
   const config: RaftConfig = { ...defaultRaftConfig, ...partial };
-  const positiveIntegers: (keyof RaftConfig)[] = [
+  const positiveIntegers: Exclude<keyof RaftConfig, 'checkQuorum'>[] = [
     'electionTimeoutMsMin',
     'electionTimeoutMsMax',
     'heartbeatIntervalMs',
@@ -44,6 +56,9 @@ export function resolveRaftConfig(partial: Partial<RaftConfig> = {}): RaftConfig
     if (!Number.isInteger(value) || value <= 0) {
       throw new RaftchartError('InvalidOptions', `${key} must be a positive integer, got ${String(value)}.`, { option: key });
     }
+  }
+  if (typeof config.checkQuorum !== 'boolean') {
+    throw new RaftchartError('InvalidOptions', `checkQuorum must be true or false, got ${String(config.checkQuorum)}.`, { option: 'checkQuorum' });
   }
   if (config.electionTimeoutMsMax < config.electionTimeoutMsMin) {
     throw new RaftchartError(

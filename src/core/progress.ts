@@ -16,6 +16,8 @@ export interface Progress {
   probeOutstanding: boolean;
   /** Replicate mode: the last index of each AppendEntries in flight, ascending. */
   inflight: number[];
+  /** The follower answered an AppendEntries of this term since the leader's last quorum check (CheckQuorum). */
+  recentActive: boolean;
 }
 
 /** The part of an AppendEntries that depends on the follower. */
@@ -27,7 +29,7 @@ export interface AppendPlan {
 
 /** A leader's starting view of a follower (§5.3: nextIndex = leader's last index + 1). */
 export function initialProgress(leaderLastIndex: number): Progress {
-  return { nextIndex: leaderLastIndex + 1, matchIndex: 0, mode: 'probe', probeOutstanding: false, inflight: [] };
+  return { nextIndex: leaderLastIndex + 1, matchIndex: 0, mode: 'probe', probeOutstanding: false, inflight: [], recentActive: false };
 }
 
 /**

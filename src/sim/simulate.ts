@@ -539,12 +539,14 @@ class Simulation {
 
 /**
  * Flow-control settings drawn per seed, so sweeps cover small AppendEntries (old entries sent apart
- * from a new leader's no-op: Figure 8's ground) and narrow windows as well as the defaults.
+ * from a new leader's no-op: Figure 8's ground) and narrow windows as well as the defaults; and
+ * CheckQuorum on in most seeds (the default) and off in the rest, where a cut-off leader lingers.
  */
 function drawConfig(random: Random): Partial<RaftConfig> {
   return {
     appendEntriesMax: random.pick([1, 2, 3, 8, 64, 4096]),
     inflightMax: random.pick([1, 2, 4, 32]),
+    checkQuorum: random.chance(0.75),
   };
 }
 

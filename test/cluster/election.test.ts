@@ -57,4 +57,21 @@ describe('LocalCluster elections', () => {
     await waitForApplied(checker, cluster.nodeIds, healed.index);
     expect(checker.violations).toEqual([]);
   });
+
+  it('makes a leader cut off from the majority step down (CheckQuorum), and keep leading with checkQuorum off', async () => {
+    for (const checkQuorum of [true, false]) {
+      const { cluster } = await pool.start({ nodes: 3, fsync: false, checkQuorum });
+      await commit(cluster, command('one'));
+      const leader = await waitForLeader(cluster);
+      cluster.network.disconnect(leader.id);
+      // A minimum election timeout (150 ms) and a heartbeat at most, with room for a busy machine.
+      await sleep(1000);
+      const status = await cluster.status(leader.id);
+      // Stepped down, it times out again and stands for election (no PreVote): follower or candidate, no leader known.
+      if (checkQuorum) expect(status).toMatchObject({ role: expect.stringMatching(/^(follower|candidate)$/), leaderId: null });
+      else expect(status).toMatchObject({ role: 'leader', term: leader.term });
+      expect((await cluster.propose(leader.id, command('cut off'))).isLeader).toBe(!checkQuorum);
+      await pool.stopAll();
+    }
+  });
 });

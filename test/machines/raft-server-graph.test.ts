@@ -86,6 +86,7 @@ describe('raft-server chart as a graph (§5.1, Figure 4)', () => {
       'leader --rpc.appendEntries [isStaleTerm]--> (stays)',
       'leader --rpc.appendEntries [isCurrentTerm]--> (stays)',
       'leader --always [canCommitQuorumIndex]--> (stays)',
+      'leader.replicating --after heartbeatInterval [hasLostQuorum]--> follower',
       'leader.replicating --after heartbeatInterval--> leader.replicating (reenter)',
       'failed --rpc.requestVote--> (stays)',
       'failed --rpc.requestVote.reply--> (stays)',

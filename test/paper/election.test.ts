@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createActor } from 'xstate';
 import { raftServerMachine } from '../../machines/raft-server.machine.ts';
-import { resolveRaftConfig } from '../../src/core/config.ts';
+import { resolveRaftConfig, type RaftConfig } from '../../src/core/config.ts';
 import { PaperCluster, appendEntries, entriesOfTerms, isMessage } from './harness.ts';
 
 let cluster: PaperCluster;
@@ -234,5 +234,63 @@ describe('election (§5.2)', () => {
     expect(startError).toMatchObject({ code: 'InvalidOptions' });
     actor.stop();
     // Reference: section 5.6
+  });
+});
+
+describe('CheckQuorum (etcd-io/raft, hashicorp/raft; beyond the paper)', () => {
+  const timing = { electionTimeoutMsMin: 200, electionTimeoutMsMax: 300, heartbeatIntervalMs: 50 };
+  /** Heartbeats of a minimum election timeout: 200 / 50. */
+  const beatsPerCheck = 4;
+
+  /** Starts `n` servers with `config` on top of the timing and makes n1 leader; nothing left in flight. */
+  function leaderOf(n: number, config: Partial<RaftConfig> = {}): void {
+    cluster = PaperCluster.started(n, { config: { ...timing, ...config } });
+    cluster.elect('n1');
+    cluster.take();
+  }
+
+  /** Ticks the leader `beats` heartbeats; each time only the followers in `answering` get and answer its AppendEntries. */
+  function beat(leader: string, beats: number, answering: readonly string[]): void {
+    for (let i = 0; i < beats; i++) {
+      cluster.tick(leader, timing.heartbeatIntervalMs);
+      cluster.deliver((m) => m.type === 'rpc.appendEntries' && answering.includes(m.to));
+      cluster.deliver((m) => m.type === 'rpc.appendEntries.reply' && m.to === leader);
+      cluster.take((m) => m.from === leader);
+    }
+  }
+
+  it('makes a leader that no majority answered for a minimum election timeout step down, in the same term', () => {
+    leaderOf(3);
+    const term = cluster.context('n1').currentTerm;
+    // The last check counted the election's answers; the next one sees nobody answer.
+    beat('n1', beatsPerCheck, []);
+    beat('n1', beatsPerCheck - 1, []);
+    expect(cluster.role('n1')).toBe('leader');
+    beat('n1', 1, []);
+    expect(cluster.role('n1')).toBe('follower');
+    expect(cluster.context('n1')).toMatchObject({ currentTerm: term, leaderId: null });
+    expect(cluster.propose('n1', 'late')).toMatchObject({ isLeader: false });
+  });
+
+  it('keeps a leader that a majority (itself and one of two) answers, check after check', () => {
+    leaderOf(3);
+    beat('n1', beatsPerCheck * 5, ['n2']);
+    expect(cluster.role('n1')).toBe('leader');
+  });
+
+  it('steps down in five servers when only one follower answers (two of five)', () => {
+    leaderOf(5);
+    beat('n1', beatsPerCheck * 2, ['n2']);
+    expect(cluster.role('n1')).toBe('follower');
+  });
+
+  it('never steps down with checkQuorum off, nor alone in a one-server cluster', () => {
+    leaderOf(3, { checkQuorum: false });
+    beat('n1', beatsPerCheck * 5, []);
+    expect(cluster.role('n1')).toBe('leader');
+    cluster.stop();
+    leaderOf(1);
+    beat('n1', beatsPerCheck * 5, []);
+    expect(cluster.role('n1')).toBe('leader');
   });
 });
