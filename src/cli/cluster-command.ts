@@ -12,7 +12,9 @@ import { startStatelyBridge, statelyPortDefault, type StatelyBridge } from '../i
 export const clusterUsage = `raftchart cluster: a local cluster of worker threads on real files
 
   raftchart cluster [--nodes 5] [--data-dir DIR] [--election-timeout 150-300] [--heartbeat 50]
-                    [--no-fsync] [--seed N] [--duration-ms N] [--inspect] [--port 4000]
+                    [--no-fsync] [--no-check-quorum] [--seed N] [--duration-ms N] [--inspect] [--port 4000]
+--no-check-quorum: a leader cut off from the majority keeps leading its term (by default it steps
+  down after a minimum election timeout without hearing from a majority: CheckQuorum).
 --inspect: serve the live inspector page on http://127.0.0.1:4000/ (any free port when 4000 is
   taken); --port N serves it on port N exactly (and implies --inspect; 0 = any free port).
 --stately: stream every server's statecharts to Stately's inspector: open the printed
@@ -33,6 +35,7 @@ interface ClusterCommandOptions {
   readonly electionTimeoutMs: readonly [number, number];
   readonly heartbeatIntervalMs: number;
   readonly fsync: boolean;
+  readonly checkQuorum: boolean;
   readonly seed?: number;
   readonly durationMs?: number;
 }
@@ -50,6 +53,7 @@ export async function clusterCommand(argv: readonly string[], io: CliIo, tty = p
       'election-timeout': { type: 'string', default: '150-300' },
       heartbeat: { type: 'string', default: '50' },
       'no-fsync': { type: 'boolean', default: false },
+      'no-check-quorum': { type: 'boolean', default: false },
       seed: { type: 'string' },
       'duration-ms': { type: 'string' },
       inspect: { type: 'boolean', default: false },
@@ -71,6 +75,7 @@ export async function clusterCommand(argv: readonly string[], io: CliIo, tty = p
     electionTimeoutMs: [Number(range[1]), Number(range[2])],
     heartbeatIntervalMs: wholeNumber(values.heartbeat, 'heartbeat', 1, 60_000),
     fsync: !values['no-fsync'],
+    checkQuorum: !values['no-check-quorum'],
     seed: values.seed === undefined ? undefined : wholeNumber(values.seed, 'seed', 0, 2 ** 31),
     durationMs: values['duration-ms'] === undefined ? undefined : wholeNumber(values['duration-ms'], 'duration-ms', 0, 2 ** 31),
   };

@@ -1,6 +1,7 @@
 import { createServer } from 'node:net';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { runCli } from '../../src/cli/run-cli.ts';
+import { LocalCluster } from '../../src/cluster/local-cluster.ts';
 
 describe('raftchart cluster (not a terminal)', () => {
   it('prints a status line per second, then stops by itself after --duration-ms', async () => {
@@ -14,6 +15,19 @@ describe('raftchart cluster (not a terminal)', () => {
     expect(statusLines.length).toBeGreaterThanOrEqual(2);
     expect(statusLines.at(-1)).toMatch(/leader n\d term \d+ \| n1 /);
     expect(out.at(-1)).toBe('stopped');
+  });
+
+  it('runs CheckQuorum unless --no-check-quorum', async () => {
+    const start = vi.spyOn(LocalCluster, 'start');
+    try {
+      for (const [flags, checkQuorum] of [[[], true], [['--no-check-quorum'], false]] as const) {
+        const code = await runCli(['cluster', '--nodes', '1', '--no-fsync', ...flags, '--duration-ms', '200'], { out: () => undefined, err: () => undefined });
+        expect(code).toBe(0);
+        expect(start.mock.lastCall?.[0]).toMatchObject({ checkQuorum });
+      }
+    } finally {
+      start.mockRestore();
+    }
   });
 
   it('refuses a malformed --election-timeout with exit code 2', async () => {
