@@ -105,4 +105,20 @@ describe('the inspector page in Chromium', () => {
     expect(await page.locator(`[data-node-id="${first.id}"] .entry`).count()).toBeGreaterThanOrEqual(proposeCount);
     expect(problems).toEqual([]);
   });
+
+  it('partitions the leader from the page: it steps down (CheckQuorum) while the majority elects another; heal leaves one leader', { timeout: 120_000 }, async () => {
+    const { cluster } = await pool.start({ nodes: 3, fsync: false });
+    inspector = await Inspector.start(cluster);
+    const { page, problems } = await openPage(inspector.url);
+    const first = await waitForLeaderPanel(page, 0);
+    await page.click('#partition');
+    const second = await waitForLeaderPanel(page, first.term);
+    expect(second.id).not.toBe(first.id);
+    await page.waitForSelector(`[data-node-id="${first.id}"]:not([data-role="leader"])`, { timeout: stepMs });
+    await shot(page, '4-partitioned');
+    await page.click('#heal');
+    await page.waitForFunction(() => document.querySelectorAll('[data-role="leader"]').length === 1 && document.querySelectorAll('[data-connected="false"]').length === 0, undefined, { timeout: stepMs });
+    await shot(page, '5-healed');
+    expect(problems).toEqual([]);
+  });
 });
