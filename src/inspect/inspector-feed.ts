@@ -1,4 +1,4 @@
-import { leaderOf, type BusTapEvent, type LocalCluster, type NodeInspection } from '../cluster/local-cluster.ts';
+import { leaderOf, stateShown, type BusTapEvent, type LocalCluster, type NodeInspection } from '../cluster/local-cluster.ts';
 import type { NodeId } from '../protocol/types.ts';
 import type { PaceReading } from './update-pacer.ts';
 
@@ -14,6 +14,8 @@ export interface MessageView extends BusTapEvent {
 
 /** A server as the page sees it. */
 export interface NodeView extends NodeInspection {
+  /** What the page calls its state (and its panel's data-role): its role, or down, or failed (stateShown). */
+  readonly state: ReturnType<typeof stateShown>;
   /** Since an AppendEntries was last delivered to it, as of the previous update (null: none seen yet, or leader). */
   readonly msSinceAppend: number | null;
   /** Write-ahead-log batches confirmed durable per second since the previous update. */
@@ -180,6 +182,6 @@ export class InspectorFeed {
     else this.#lastConfirmations.set(node.id, confirmations);
     const appendAt = this.#lastAppendAt.get(node.id);
     const msSinceAppend = node.alive && node.role !== 'leader' && appendAt !== undefined ? Math.round(now - appendAt) : null;
-    return { ...node, msSinceAppend, syncsPerSec };
+    return { ...node, state: stateShown(node), msSinceAppend, syncsPerSec };
   }
 }

@@ -196,7 +196,7 @@ function termHue(term) {
 
 function renderServer(panel, node, update) {
   const { root } = panel;
-  const role = !node.alive ? 'down' : node.failed ? 'failed' : node.role;
+  const role = node.state;
   setData(root, 'role', role);
   setData(root, 'alive', String(node.alive));
   setData(root, 'term', String(node.term));
