@@ -2,7 +2,7 @@
  * raftchart's public API: a local Raft cluster of worker threads (LocalCluster), its types, and
  * the errors it reports. Check `error.code`, never `instanceof`, for errors from another thread.
  */
-export { LocalCluster, leaderOf } from './cluster/local-cluster.ts';
+export { LocalCluster, leaderOf, stateShown } from './cluster/local-cluster.ts';
 export type {
   AppliedEntry,
   BusTap,

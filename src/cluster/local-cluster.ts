@@ -35,6 +35,11 @@ export interface ClusterOptions {
    * etcd runs etcd-io/raft and as hashicorp/raft always does). Default true.
    */
   readonly checkQuorum?: boolean;
+  /**
+   * Put each server's log behind a fault-injecting file system, so that failDisk() can break it:
+   * for testing what builds on the cluster against a failing disk. Default false (no wrapper).
+   */
+  readonly diskFaults?: boolean;
   /** Seeds election timeouts and the network's random choices. Default: from the clock. */
   readonly seed?: number;
   /**
@@ -148,6 +153,7 @@ interface ResolvedOptions {
   readonly dataDir: string | null;
   readonly config: Partial<RaftConfig>;
   readonly fsync: boolean;
+  readonly diskFaults: boolean;
   readonly seed: number;
   readonly stateMachineModule: string | null;
   readonly onInspectionEvent: ((event: ServerInspectionEvent) => void) | null;
@@ -399,6 +405,25 @@ export class LocalCluster {
     return server.counters();
   }
 
+  /**
+   * Breaks `id`'s disk from now on: every write (or every fdatasync) of its log fails with EIO (or
+   * ENOSPC). Its durable log retries, gives up, and the server stops answering (fail-stop:
+   * `status(id).failed`), while the others go on. restart(id) gives it a working disk again. Needs a
+   * cluster started with `diskFaults: true`.
+   */
+  async failDisk(id: NodeId, fault: { readonly operation?: 'write' | 'datasync'; readonly code?: 'EIO' | 'ENOSPC' } = {}): Promise<void> {
+    this.#checkRunning();
+    this.#known(id);
+    const operation = fault.operation ?? 'datasync';
+    const code = fault.code ?? 'EIO';
+    if (operation !== 'write' && operation !== 'datasync') throw invalid('operation', `must be 'write' or 'datasync', got ${JSON.stringify(operation)}`);
+    if (code !== 'EIO' && code !== 'ENOSPC') throw invalid('code', `must be 'EIO' or 'ENOSPC', got ${JSON.stringify(code)}`);
+    if (!this.#options.diskFaults) throw invalid('diskFaults', 'is off: start the cluster with { diskFaults: true } to break disks');
+    const server = this.#servers.get(id);
+    if (server === undefined || !server.alive) throw new RaftchartError('Stopped', `${id} is crashed: restart it first.`, { id });
+    await server.failDisk({ operation, code });
+  }
+
   /** Hands `batch` to `id`'s worker past the network and the bus's checks: for tests of the worker boundary. */
   injectRaw(id: NodeId, batch: unknown): void {
     this.#checkRunning();
@@ -472,6 +497,7 @@ export class LocalCluster {
       servers: this.nodeIds,
       dir: join(this.#dataDir, id),
       fsync: this.#options.fsync,
+      diskFaults: this.#options.diskFaults,
       breakLock,
       randomSeed: (this.seed + incarnation * 7919) >>> 0,
       config: this.#options.config,
@@ -594,6 +620,7 @@ function resolveOptions(options: ClusterOptions): ResolvedOptions {
   }
   if (options.fsync !== undefined && typeof options.fsync !== 'boolean') throw invalid('fsync', 'must be true or false');
   if (options.checkQuorum !== undefined && typeof options.checkQuorum !== 'boolean') throw invalid('checkQuorum', 'must be true or false');
+  if (options.diskFaults !== undefined && typeof options.diskFaults !== 'boolean') throw invalid('diskFaults', 'must be true or false');
   if (options.seed !== undefined && !Number.isSafeInteger(options.seed)) throw invalid('seed', `must be a whole number, got ${String(options.seed)}`);
   const stateMachine = options.stateMachine;
   if (stateMachine !== undefined && typeof stateMachine !== 'string' && !(stateMachine instanceof URL)) {
@@ -609,6 +636,7 @@ function resolveOptions(options: ClusterOptions): ResolvedOptions {
     dataDir: options.dataDir ?? null,
     config,
     fsync: options.fsync ?? true,
+    diskFaults: options.diskFaults ?? false,
     seed: options.seed ?? Date.now() % 2 ** 31,
     stateMachineModule: stateMachine === undefined ? null : moduleUrl(stateMachine),
     onInspectionEvent: options.onInspectionEvent ?? null,

@@ -6,7 +6,7 @@ import { RaftchartError, type ErrorCode } from '../protocol/errors.ts';
 import type { NodeId } from '../protocol/types.ts';
 import { packCommands } from '../protocol/packed-entries.ts';
 import type { ServerInspectionEvent } from '../io/inspection-events.ts';
-import type { AppliedBatch, ClientReply, ProposeRequest, ReadyResult, StatusDetailRequest, WorkerControl, WorkerCounters, WorkerSetup, WorkerStatus } from '../io/worker-protocol.ts';
+import type { AppliedBatch, ClientReply, DiskFault, ProposeRequest, ReadyResult, StatusDetailRequest, WorkerControl, WorkerCounters, WorkerSetup, WorkerStatus } from '../io/worker-protocol.ts';
 
 /** Proposals waiting in one turn before they travel as one message; past this the batch is sent at once. */
 export const proposalBatchMax = 8192;
@@ -73,6 +73,7 @@ export class ServerWorker {
       servers: options.servers,
       dir: options.dir,
       fsync: options.fsync,
+      diskFaults: options.diskFaults,
       breakLock: options.breakLock,
       randomSeed: options.randomSeed,
       config: options.config,
@@ -177,6 +178,11 @@ export class ServerWorker {
 
   async counters(): Promise<WorkerCounters> {
     return this.#call(() => this.#remote.counters());
+  }
+
+  /** Breaks this worker's disk (see WorkerControl.failDisk); false when it runs without diskFaults. */
+  async failDisk(fault: DiskFault): Promise<boolean> {
+    return this.#call(() => this.#remote.failDisk(fault));
   }
 
   /** Ends the worker abruptly, no goodbye: once resolved nothing more from it is delivered. */

@@ -9,6 +9,7 @@ import { RaftchartError } from '../protocol/errors.ts';
 import type { Entry } from '../protocol/types.ts';
 import { errorCodeOf } from './file-system-error.ts';
 import { inspectionPoster } from './inspection-events.ts';
+import { FaultFileSystem } from './fault-file-system.ts';
 import { RealFileSystem } from './real-file-system.ts';
 import { provideDurableLog } from './storage-actors.ts';
 import { openWal, type Wal } from './wal.ts';
@@ -41,6 +42,8 @@ const counters = { messagesReceived: 0, malformedDropped: 0, proposalsReceived: 
 /** This thread's CPU time and GC pauses, for counters(): the benchmark splits the cluster's CPU by thread. */
 const threadUsage = watchThreadUsage();
 /** Only when the cluster asked for inspection: the `inspect` observer given to the chart's actor. */
+/** With diskFaults: the real file system behind a FaultFileSystem, for failDisk(). */
+const faultyDisk = setup.diskFaults ? new FaultFileSystem(new RealFileSystem()) : null;
 const inspection = setup.inspectPort === null ? null : inspectionPoster(setup.id, setup.inspectPort);
 
 /** Outbound data, sent as one postMessage per port per turn. */
@@ -144,7 +147,7 @@ function onClientRequest(data: unknown): void {
 
 async function start(): Promise<void> {
   const stateMachine = await loadStateMachine();
-  const opened = await openWal(new RealFileSystem(), setup.dir, { fsync: setup.fsync, breakLock: setup.breakLock });
+  const opened = await openWal(faultyDisk ?? new RealFileSystem(), setup.dir, { fsync: setup.fsync, breakLock: setup.breakLock });
   wal = opened.wal;
   const machine = provideDurableLog(opened.wal);
   const server = createActor(machine, {
@@ -222,6 +225,11 @@ const control: WorkerControl = {
       threadCpuMicros: usage.cpuMicros,
       gcPauseMs: usage.gcPauseMs,
     };
+  },
+  failDisk: (fault) => {
+    if (faultyDisk === null) return false;
+    faultyDisk.failOn({ operation: fault.operation, code: fault.code });
+    return true;
   },
   shutdown: async () => {
     stopped = true;

@@ -19,6 +19,8 @@ export interface WorkerSetup {
   /** The server's own folder, holding its write-ahead log. */
   readonly dir: string;
   readonly fsync: boolean;
+  /** Wrap the real file system in a FaultFileSystem, so that failDisk() can break it (LocalCluster's diskFaults). */
+  readonly diskFaults: boolean;
   /** Take the folder lock over: the controller has just terminated the previous worker (same pid). */
   readonly breakLock: boolean;
   readonly randomSeed: number;
@@ -118,6 +120,12 @@ export interface WorkerCounters {
   readonly gcPauseMs: number;
 }
 
+/** A broken disk, as LocalCluster.failDisk() injects it: every write or every fdatasync fails with EIO or ENOSPC. */
+export interface DiskFault {
+  readonly operation: 'write' | 'datasync';
+  readonly code: 'EIO' | 'ENOSPC';
+}
+
 /** Whether the worker started: the folder's log opened and the chart runs. Errors carry a code (Comlink drops it from thrown errors). */
 export type ReadyResult = { readonly ok: true } | { readonly ok: false; readonly code: string; readonly message: string };
 
@@ -130,6 +138,8 @@ export interface WorkerControl {
   /** The chart's status; with `detail`, also its inner state (WorkerStatus.detail). */
   status(detail?: StatusDetailRequest): WorkerStatus;
   counters(): WorkerCounters;
+  /** From now on every `operation` on this worker's log fails with `code`; false when diskFaults is off. */
+  failDisk(fault: DiskFault): boolean;
   /** Stops the chart and closes the log (releasing its lock); the worker then does nothing more. */
   shutdown(): Promise<void>;
 }
