@@ -12,7 +12,10 @@ import { startStatelyBridge, statelyPortDefault, type StatelyBridge } from '../i
 export const clusterUsage = `raftchart cluster: a local cluster of worker threads on real files
 
   raftchart cluster [--nodes 5] [--data-dir DIR] [--election-timeout 150-300] [--heartbeat 50]
-                    [--no-fsync] [--no-check-quorum] [--seed N] [--duration-ms N] [--inspect] [--port 4000]
+                    [--no-fsync] [--no-check-quorum] [--disk-faults] [--seed N] [--duration-ms N]
+                    [--inspect] [--port 4000]
+--disk-faults: each server's log behind a fault-injecting file system, so that the inspector page's
+  "fail disk" button can break it (LocalCluster's diskFaults; npm start turns it on).
 --no-check-quorum: a leader cut off from the majority keeps leading its term (by default it steps
   down after a minimum election timeout without hearing from a majority: CheckQuorum).
 --inspect: serve the live inspector page on http://127.0.0.1:4000/ (any free port when 4000 is
@@ -36,6 +39,7 @@ interface ClusterCommandOptions {
   readonly heartbeatIntervalMs: number;
   readonly fsync: boolean;
   readonly checkQuorum: boolean;
+  readonly diskFaults: boolean;
   readonly seed?: number;
   readonly durationMs?: number;
 }
@@ -54,6 +58,7 @@ export async function clusterCommand(argv: readonly string[], io: CliIo, tty = p
       heartbeat: { type: 'string', default: '50' },
       'no-fsync': { type: 'boolean', default: false },
       'no-check-quorum': { type: 'boolean', default: false },
+      'disk-faults': { type: 'boolean', default: false },
       seed: { type: 'string' },
       'duration-ms': { type: 'string' },
       inspect: { type: 'boolean', default: false },
@@ -76,6 +81,7 @@ export async function clusterCommand(argv: readonly string[], io: CliIo, tty = p
     heartbeatIntervalMs: wholeNumber(values.heartbeat, 'heartbeat', 1, 60_000),
     fsync: !values['no-fsync'],
     checkQuorum: !values['no-check-quorum'],
+    diskFaults: values['disk-faults'],
     seed: values.seed === undefined ? undefined : wholeNumber(values.seed, 'seed', 0, 2 ** 31),
     durationMs: values['duration-ms'] === undefined ? undefined : wholeNumber(values['duration-ms'], 'duration-ms', 0, 2 ** 31),
   };

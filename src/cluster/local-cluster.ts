@@ -267,6 +267,11 @@ export class LocalCluster {
     return this.#dataDir;
   }
 
+  /** Whether failDisk() can break a server's disk (started with `diskFaults: true`). */
+  get diskFaults(): boolean {
+    return this.#options.diskFaults;
+  }
+
   /**
    * Like Raft's Start(): appends `command` if `id` leads, and does not wait for commit. Proposals
    * made in one event-loop turn travel as one message and become one append.

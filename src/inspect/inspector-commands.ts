@@ -8,7 +8,7 @@ export const proposeCountMax = 1000;
 
 /** A request from the page: `id` comes back in the reply. */
 export type InspectorCommand =
-  | { readonly command: 'crash' | 'restart' | 'disconnect' | 'connect'; readonly node: NodeId }
+  | { readonly command: 'crash' | 'restart' | 'disconnect' | 'connect' | 'failDisk'; readonly node: NodeId }
   | { readonly command: 'partition'; readonly groups: NodeId[][] }
   | { readonly command: 'heal' | 'pause' | 'resume' }
   | { readonly command: 'setReliable'; readonly reliable: boolean }
@@ -20,9 +20,9 @@ export type InspectorReply =
   | { readonly type: 'reply'; readonly id: number | null; readonly ok: true; readonly text: string }
   | { readonly type: 'reply'; readonly id: number | null; readonly ok: false; readonly code: string; readonly message: string };
 
-const nodeCommands = new Set(['crash', 'restart', 'disconnect', 'connect']);
+const nodeCommands = new Set(['crash', 'restart', 'disconnect', 'connect', 'failDisk']);
 const plainCommands = new Set(['heal', 'pause', 'resume']);
-const commandNames = ['crash', 'restart', 'disconnect', 'connect', 'partition', 'heal', 'pause', 'resume', 'setReliable', 'propose'];
+const commandNames = ['crash', 'restart', 'disconnect', 'connect', 'failDisk', 'partition', 'heal', 'pause', 'resume', 'setReliable', 'propose'];
 
 function invalid(message: string): RaftchartError {
   return new RaftchartError('InvalidCommand', `${message}. Commands: ${commandNames.join(', ')}.`);
@@ -85,6 +85,10 @@ export async function runCommand(cluster: LocalCluster, command: InspectorComman
     case 'connect':
       cluster.network.connect(command.node);
       return `${command.node} connected`;
+    case 'failDisk':
+      // Writes, not fdatasyncs: a cluster without fsync never calls fdatasync.
+      await cluster.failDisk(command.node, { operation: 'write', code: 'EIO' });
+      return `${command.node}: every write to its log fails now; its durable log retries, then stops the server (restart gives it a working disk)`;
     case 'partition':
       cluster.network.partition(command.groups);
       return `partition ${command.groups.map((g) => g.join(',')).join(' | ')}`;

@@ -132,7 +132,15 @@ export class Inspector {
     this.#files = files;
     this.#pacer = new UpdatePacer({ updatesPerSecMax: options.updatesPerSecMax, updatesPerSecBusy: options.updatesPerSecBusy, cores: availableParallelism() });
     this.#feed = new InspectorFeed(cluster, { logTailMax: options.logTailMax });
-    this.#hello = JSON.stringify({ type: 'hello', nodeIds: cluster.nodeIds, seed: cluster.seed, dataDir: cluster.dataDir, logTailMax: options.logTailMax, charts: Object.keys(chartDrawings) });
+    this.#hello = JSON.stringify({
+      type: 'hello',
+      nodeIds: cluster.nodeIds,
+      seed: cluster.seed,
+      dataDir: cluster.dataDir,
+      diskFaults: cluster.diskFaults,
+      logTailMax: options.logTailMax,
+      charts: Object.keys(chartDrawings),
+    });
     this.#sockets = new WebSocketServer({ noServer: true, maxPayload: requestBytesMax, clientTracking: true });
     this.#sockets.on('connection', (socket) => this.#onConnection(socket));
     this.#server = createServer((request, response) => this.#onRequest(request, response));

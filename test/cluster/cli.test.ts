@@ -17,13 +17,13 @@ describe('raftchart cluster (not a terminal)', () => {
     expect(out.at(-1)).toBe('stopped');
   });
 
-  it('runs CheckQuorum unless --no-check-quorum', async () => {
+  it('runs CheckQuorum unless --no-check-quorum, and breakable disks with --disk-faults', async () => {
     const start = vi.spyOn(LocalCluster, 'start');
     try {
-      for (const [flags, checkQuorum] of [[[], true], [['--no-check-quorum'], false]] as const) {
+      for (const [flags, checkQuorum, diskFaults] of [[[], true, false], [['--no-check-quorum', '--disk-faults'], false, true]] as const) {
         const code = await runCli(['cluster', '--nodes', '1', '--no-fsync', ...flags, '--duration-ms', '200'], { out: () => undefined, err: () => undefined });
         expect(code).toBe(0);
-        expect(start.mock.lastCall?.[0]).toMatchObject({ checkQuorum });
+        expect(start.mock.lastCall?.[0]).toMatchObject({ checkQuorum, diskFaults });
       }
     } finally {
       start.mockRestore();

@@ -132,6 +132,9 @@ describe('Inspector server: commands from the page', () => {
     socket.send('{not json');
     expect(await waitFor('the reply to bad JSON', () => messages.find((m) => m.type === 'reply' && m.id === null))).toMatchObject({ ok: false, code: 'InvalidCommand' });
     expect(await ask(JSON.stringify({ id: 7, command: 'heal' }), 7)).toMatchObject({ ok: true });
+    // No diskFaults in this cluster: the page may not break a disk, and says how to.
+    expect(await ask(JSON.stringify({ id: 8, command: 'failDisk', node: 'n1' }), 8)).toMatchObject({ ok: false, code: 'InvalidOptions', message: expect.stringMatching(/diskFaults: true/) });
+    expect(messages.find((m) => m.type === 'hello')).toMatchObject({ diskFaults: false });
     expect((await commit(cluster, new TextEncoder().encode('still running'))).index).toBeGreaterThan(0);
     expect(cluster.workerErrors).toEqual([]);
   });

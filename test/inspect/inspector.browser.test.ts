@@ -65,6 +65,8 @@ describe('the inspector page in Chromium', () => {
 
     expect(await page.locator('[data-node-id]').count()).toBe(3);
     const first = await waitForLeaderPanel(page, 0);
+    // Without diskFaults there is no disk to break.
+    expect(await page.locator('button[data-action="fail-disk"]:visible').count()).toBe(0);
     // The pace the server sends at: 2 a second, 1 while this process is busy.
     expect(await page.locator('#connection').textContent()).toMatch(/^live · (2 updates\/s|1 update\/s \(cluster busy\))$/);
     // Its statechart lights the leader's states, drawn amber.
@@ -119,6 +121,28 @@ describe('the inspector page in Chromium', () => {
     await page.click('#heal');
     await page.waitForFunction(() => document.querySelectorAll('[data-role="leader"]').length === 1 && document.querySelectorAll('[data-connected="false"]').length === 0, undefined, { timeout: stepMs });
     await shot(page, '5-healed');
+    expect(problems).toEqual([]);
+  });
+
+  it('breaks a follower disk from the page: its durable log retries, then the server shows as failed; restart mends it', { timeout: 120_000 }, async () => {
+    const { cluster, checker } = await pool.start({ nodes: 3, fsync: false, diskFaults: true });
+    inspector = await Inspector.start(cluster);
+    const { page, problems } = await openPage(inspector.url);
+    const leader = await waitForLeaderPanel(page, 0);
+    const victim = cluster.nodeIds.find((id) => id !== leader.id) ?? 'n1';
+    const button = page.locator(`[data-node-id="${victim}"] button[data-action="fail-disk"]`);
+    expect(await button.isVisible()).toBe(true);
+    await button.click();
+    // Its next write fails: AppendEntries must bring it one.
+    await page.fill('#propose-count', '5');
+    await page.click('#propose');
+    await page.waitForSelector(`[data-node-id="${victim}"][data-role="failed"]`, { timeout: stepMs });
+    await shot(page, '6-disk-failed');
+    checker.reset(victim);
+    await page.click(`[data-node-id="${victim}"] button[data-action="crash"]`);
+    await page.waitForSelector(`[data-node-id="${victim}"][data-role="down"]`, { timeout: stepMs });
+    await page.click(`[data-node-id="${victim}"] button[data-action="crash"]`);
+    await page.waitForSelector(`[data-node-id="${victim}"][data-alive="true"]:not([data-role="failed"])`, { timeout: stepMs });
     expect(problems).toEqual([]);
   });
 });

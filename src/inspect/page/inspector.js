@@ -163,7 +163,11 @@ function createPanel(id) {
     durableRate: find('.durable-rate'),
     crash: find('[data-action="crash"]'),
     disconnect: find('[data-action="disconnect"]'),
+    failDisk: find('[data-action="fail-disk"]'),
   };
+  // Only a cluster started with diskFaults can break a disk.
+  panel.failDisk.hidden = view.hello?.diskFaults !== true;
+  panel.failDisk.addEventListener('click', () => send({ command: 'failDisk', node: id }));
   panel.log.addEventListener('pointerover', (event) => titleLogBox(panel, event.target));
   panel.crash.addEventListener('click', () => send({ command: root.dataset.alive === 'true' ? 'crash' : 'restart', node: id }));
   panel.disconnect.addEventListener('click', () => send({ command: root.dataset.connected === 'true' ? 'disconnect' : 'connect', node: id }));
