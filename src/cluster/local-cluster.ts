@@ -405,9 +405,7 @@ export class LocalCluster {
   /** Counters at `id`'s worker boundary (malformed messages dropped, …). */
   async workerCounters(id: NodeId): Promise<WorkerCounters> {
     this.#checkRunning();
-    const server = this.#servers.get(this.#known(id));
-    if (server === undefined || !server.alive) throw new RaftchartError('Stopped', `${id} is crashed: restart it first.`, { id });
-    return server.counters();
+    return this.#runningServer(id).counters();
   }
 
   /**
@@ -424,9 +422,7 @@ export class LocalCluster {
     if (operation !== 'write' && operation !== 'datasync') throw invalid('operation', `must be 'write' or 'datasync', got ${JSON.stringify(operation)}`);
     if (code !== 'EIO' && code !== 'ENOSPC') throw invalid('code', `must be 'EIO' or 'ENOSPC', got ${JSON.stringify(code)}`);
     if (!this.#options.diskFaults) throw invalid('diskFaults', 'is off: start the cluster with { diskFaults: true } to break disks');
-    const server = this.#servers.get(id);
-    if (server === undefined || !server.alive) throw new RaftchartError('Stopped', `${id} is crashed: restart it first.`, { id });
-    await server.failDisk({ operation, code });
+    await this.#runningServer(id).failDisk({ operation, code });
   }
 
   /** Hands `batch` to `id`'s worker past the network and the bus's checks: for tests of the worker boundary. */
@@ -562,6 +558,13 @@ export class LocalCluster {
       }
     }
     this.#stopSweepWhenIdle();
+  }
+
+  /** `id`'s worker when it is running; UnknownNode or Stopped (crashed) otherwise. */
+  #runningServer(id: NodeId): ServerWorker {
+    const server = this.#servers.get(this.#known(id));
+    if (server === undefined || !server.alive) throw new RaftchartError('Stopped', `${id} is crashed: restart it first.`, { id });
+    return server;
   }
 
   #serially(id: NodeId, run: () => Promise<void>): Promise<void> {
