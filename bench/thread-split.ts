@@ -1,5 +1,6 @@
 import type { LocalCluster } from '../src/cluster/local-cluster.ts';
 import { watchThreadUsage, type ThreadUsage } from '../src/io/thread-usage.ts';
+import { thisProcess } from './closed-loop.ts';
 
 /**
  * Where a raftchart window's CPU went: this process's main thread (the bus, the clients), each
@@ -47,11 +48,11 @@ export async function readThreads(cluster: LocalCluster): Promise<ThreadReading 
   } catch {
     return null;
   }
-  const { user, system } = process.cpuUsage();
+  const processMicros = thisProcess.cpuMicros();
   const main = mainUsage();
   const workers = counters.map((c) => ({ cpuMicros: c.threadCpuMicros, gcPauseMs: c.gcPauseMs }));
   if (main.cpuMicros === null || workers.some((w) => w.cpuMicros === null)) return null;
-  return { processMicros: user + system, main: { ...main, cpuMicros: main.cpuMicros }, workers: workers as ThreadReading['workers'] };
+  return { processMicros, main: { ...main, cpuMicros: main.cpuMicros }, workers: workers as ThreadReading['workers'] };
 }
 
 /** The CPU spent between two readings of the same cluster; null when either is missing. */
