@@ -194,7 +194,7 @@ export const raftServerMachine = setup({
     isLogSynced: ({ context }) => context.synced.seq >= context.logSeq,
     hasVoteQuorum: ({ context }) => context.votesGranted.length >= quorumSize(context.servers.length),
     hasLostQuorum: ({ context }) => {
-      if (!context.config.checkQuorum || context.heartbeatsSinceQuorumCheck + 1 < quorumCheckTicks(context.config)) return false;
+      if (!context.config.checkQuorum || !isQuorumCheckDue(context)) return false;
       let heard = 1; // itself
       for (const peer of context.peers) if (context.progress[peer]?.recentActive === true) heard++;
       return heard < quorumSize(context.servers.length);
@@ -327,8 +327,7 @@ export const raftServerMachine = setup({
       return { leaderId: context.id, progress, heartbeatsSinceQuorumCheck: 0 };
     }),
     countHeartbeat: assign(({ context }) => {
-      const ticks = context.heartbeatsSinceQuorumCheck + 1;
-      if (ticks < quorumCheckTicks(context.config)) return { heartbeatsSinceQuorumCheck: ticks };
+      if (!isQuorumCheckDue(context)) return { heartbeatsSinceQuorumCheck: context.heartbeatsSinceQuorumCheck + 1 };
       // A check passed (hasLostQuorum said no): the next one counts only answers from now on.
       for (const peer of context.peers) {
         const progress = context.progress[peer];
@@ -625,6 +624,11 @@ export const raftServerMachine = setup({
 /** True when a reply may go out now: the durable log has synced every request made so far (rule 1). */
 function isSpeechDurable(context: RaftServerContext): boolean {
   return context.synced.seq >= context.logSeq;
+}
+
+/** True when this heartbeat completes a minimum election timeout's worth since the last quorum check (CheckQuorum). */
+function isQuorumCheckDue(context: RaftServerContext): boolean {
+  return context.heartbeatsSinceQuorumCheck + 1 >= quorumCheckTicks(context.config);
 }
 
 /** Queues `message` until the durable log has synced every request made so far (rule 1). */
