@@ -153,7 +153,7 @@ async function openWalStorage(dir: string): Promise<BenchStorage> {
  */
 function noStorage(): BenchStorage {
   const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
-  return { storage: { write: nextTurn, sync: nextTurn, rewrite: nextTurn, close: nextTurn }, dispose: async () => undefined };
+  return { storage: { write: nextTurn, sync: nextTurn, rewrite: nextTurn, installSnapshot: nextTurn, close: nextTurn }, dispose: async () => undefined };
 }
 
 /** `appenders` closed-loop appenders through the durable-log chart over `bench`'s storage, for `durationMs`. */

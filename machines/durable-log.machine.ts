@@ -2,7 +2,7 @@ import { assign, fromCallback, not, sendParent, setup, type AnyEventObject } fro
 import { assert } from '../src/core/assert.ts';
 import type { DurablePosition, LogRecord } from '../src/protocol/records.ts';
 import type { StorageFailure } from '../src/protocol/storage.ts';
-import type { Entry, HardState } from '../src/protocol/types.ts';
+import type { Entry, HardState, Snapshot } from '../src/protocol/types.ts';
 
 /**
  * The durable-log actor: makes a server's log records durable, in order, with group commit, and
@@ -21,11 +21,16 @@ import type { Entry, HardState } from '../src/protocol/types.ts';
  * - after a failed write or sync the failed file is never synced again: the unconfirmed batch is
  *   rewritten to a fresh segment (`rewriteRecords`) after a backoff, at most retryAttemptsMax times;
  *   past that the actor is `failed` and sends `log.failed` once (fail-stop). ENOSPC is no different.
+ * - `log.snapshot` (paper §7) is never batched: once everything before it is durable, the fourth
+ *   actor, `writeSnapshot`, makes the snapshot durable and starts the log afresh after it with the
+ *   entries it names (the log's suffix as the parent holds it then) and the synced hard state;
+ *   storage may then delete what no kept snapshot needs. `log.synced` reports it like any batch
+ *   (its position's snapshotIndex), and a failure is retried the same way, from the top.
  */
 
 export interface DurableLogInput extends DurableLogOptions {
   /** The durable position recovered at start (seq 0). */
-  readonly position?: Omit<DurablePosition, 'seq'>;
+  readonly position?: Omit<DurablePosition, 'seq' | 'snapshotIndex'> & { readonly snapshotIndex?: number };
 }
 
 /** The durable log's retry settings, which a host passes down through the raft-server chart's input. */
@@ -40,7 +45,16 @@ export interface DurableLogOptions {
 export type DurableLogRequest =
   | { type: 'log.append'; seq: number; entries: readonly Entry[] }
   | { type: 'log.truncate'; seq: number; fromIndex: number; prevTerm: number }
-  | { type: 'log.saveHardState'; seq: number; hardState: HardState };
+  | { type: 'log.saveHardState'; seq: number; hardState: HardState }
+  /** Make `snapshot` durable and let the log continue after it with `entries` (the suffix kept, maybe none). */
+  | { type: 'log.snapshot'; seq: number; snapshot: Snapshot; entries: readonly Entry[] };
+
+/** What the writeSnapshot actor gets: the snapshot, the suffix that follows it, and the hard state to carry over. */
+export interface SnapshotWrite {
+  readonly snapshot: Snapshot;
+  readonly entries: readonly Entry[];
+  readonly hardState: HardState;
+}
 
 /** Requests in seq order as one event: what a host gathered in one turn of its event loop. */
 export interface DurableLogRequests {
@@ -80,6 +94,8 @@ interface DurableLogContext {
   receivedSeq: number;
   /** Records handed to storage and not yet confirmed durable: rewritten whole on a retry. */
   batch: readonly LogRecord[];
+  /** The snapshot being written (in `snapshotting`), or null: written again whole on a retry. */
+  snapshotWrite: SnapshotWrite | null;
   /** The durable position once the batch is confirmed: that of its last request. */
   batchPosition: DurablePosition;
   /** The durable position last reported. */
@@ -91,7 +107,7 @@ interface DurableLogContext {
   failure: StorageFailure | null;
 }
 
-const succeedAtOnce = fromCallback<AnyEventObject, { records?: readonly LogRecord[] }>(({ sendBack }) => {
+const succeedAtOnce = fromCallback<AnyEventObject, { records?: readonly LogRecord[]; snapshot?: SnapshotWrite }>(({ sendBack }) => {
   sendBack({ type: 'storage.done' });
 });
 
@@ -105,6 +121,7 @@ export const durableLogMachine = setup({
     writeRecords: succeedAtOnce,
     syncRecords: succeedAtOnce,
     rewriteRecords: succeedAtOnce,
+    writeSnapshot: succeedAtOnce,
   },
   actions: {
     // In place, like the raft-server chart's outbox: a busy leader sends one request per proposal
@@ -115,14 +132,25 @@ export const durableLogMachine = setup({
     },
     takeBatch: assign(({ context }) => {
       const queue = context.queue;
-      const requests = queue.length <= batchRecordsMax ? queue : queue.slice(0, batchRecordsMax);
+      // A batch stops before a snapshot request: that one is written alone, after the batch is durable.
+      const end = batchEnd(queue);
+      const requests = end === queue.length ? queue : queue.slice(0, end);
       return {
         batch: recordsOf(requests),
         batchPosition: positionAfter(context.synced, requests),
-        queue: requests === queue ? [] : queue.slice(batchRecordsMax),
+        queue: requests === queue ? [] : queue.slice(end),
       };
     }),
-    confirmBatch: assign(({ context }) => ({ synced: context.batchPosition, batch: [], attempts: 0 })),
+    takeSnapshot: assign(({ context }) => {
+      const [request, ...rest] = context.queue;
+      if (request?.type !== 'log.snapshot') assert(false, 'takeSnapshot without a snapshot request first in the queue');
+      return {
+        snapshotWrite: { snapshot: request.snapshot, entries: request.entries, hardState: context.synced.hardState },
+        batchPosition: positionAfter(context.synced, [request]),
+        queue: rest,
+      };
+    }),
+    confirmBatch: assign(({ context }) => ({ synced: context.batchPosition, batch: [], snapshotWrite: null, attempts: 0 })),
     reportSynced: sendParent(({ context }): DurableLogReport => ({ type: 'log.synced', position: context.synced })),
     recordFailure: assign(({ event }) => ({ failure: (event as Extract<DurableLogEvent, { type: 'storage.failed' }>).failure })),
     countAttempt: assign(({ context }) => ({ attempts: context.attempts + 1 })),
@@ -139,6 +167,7 @@ export const durableLogMachine = setup({
   },
   guards: {
     hasQueuedRecords: ({ context }) => context.queue.length > 0,
+    isSnapshotNext: ({ context }) => context.queue[0]?.type === 'log.snapshot',
     hasAttemptsLeft: ({ context }) => context.attempts <= context.retryAttemptsMax,
   },
   delays: {
@@ -153,6 +182,7 @@ export const durableLogMachine = setup({
       lastIndex: input.position?.lastIndex ?? 0,
       lastTerm: input.position?.lastTerm ?? 0,
       hardState: input.position?.hardState ?? { term: 0, votedFor: null },
+      snapshotIndex: input.position?.snapshotIndex ?? 0,
     };
     const retryAttemptsMax = input.retryAttemptsMax ?? 5;
     const retryBackoffMsBase = input.retryBackoffMsBase ?? 10;
@@ -162,6 +192,7 @@ export const durableLogMachine = setup({
       queue: [],
       receivedSeq: 0,
       batch: [],
+      snapshotWrite: null,
       batchPosition: start,
       synced: start,
       attempts: 0,
@@ -175,12 +206,44 @@ export const durableLogMachine = setup({
     'log.append': { actions: 'enqueueRequest' },
     'log.truncate': { actions: 'enqueueRequest' },
     'log.saveHardState': { actions: 'enqueueRequest' },
+    'log.snapshot': { actions: 'enqueueRequest' },
     'log.requests': { actions: 'enqueueRequests' },
   },
   states: {
     idle: {
       description: 'Nothing in flight; the first request starts a batch at once.',
-      always: { guard: 'hasQueuedRecords', target: 'writing' },
+      always: [
+        { guard: 'isSnapshotNext', target: 'snapshotting' },
+        { guard: 'hasQueuedRecords', target: 'writing' },
+      ],
+    },
+    snapshotting: {
+      description:
+        'Everything before the snapshot request is durable: the snapshot file is written, synced and renamed into place, the log starts afresh after it (§7), and only then may storage delete what no kept snapshot needs.',
+      entry: 'takeSnapshot',
+      invoke: { src: 'writeSnapshot', input: ({ context }) => ({ snapshot: context.snapshotWrite ?? undefined }) },
+      on: {
+        'storage.done': {
+          target: 'idle',
+          actions: ['confirmBatch', 'reportSynced'],
+          description: 'The snapshot and the log after it are durable: report the position, with the snapshot index.',
+        },
+        'storage.failed': { target: 'resnapshotting', actions: 'recordFailure' },
+      },
+    },
+    resnapshotting: {
+      description: 'Writing the snapshot failed: back off, then write it again from the top (a fresh temporary file), unless the retries are spent.',
+      entry: 'countAttempt',
+      always: { guard: not('hasAttemptsLeft'), target: 'failed', description: 'The retries are spent.' },
+      after: { retryBackoff: { target: 'writingSnapshotAgain' } },
+    },
+    writingSnapshotAgain: {
+      description: 'The same snapshot, written again.',
+      invoke: { src: 'writeSnapshot', input: ({ context }) => ({ snapshot: context.snapshotWrite ?? undefined }) },
+      on: {
+        'storage.done': { target: 'idle', actions: ['confirmBatch', 'reportSynced'] },
+        'storage.failed': { target: 'resnapshotting', reenter: true, actions: 'recordFailure' },
+      },
     },
     writing: {
       description: 'One write of every request queued so far (group commit); requests arriving from now on wait for the next batch.',
@@ -230,11 +293,19 @@ export const durableLogMachine = setup({
         'log.append': { description: 'Ignored: nothing is written after the durable log failed.' },
         'log.truncate': {},
         'log.saveHardState': {},
+        'log.snapshot': {},
         'log.requests': {},
       },
     },
   },
 });
+
+/** How many requests at the queue's head form one batch: up to batchRecordsMax, stopping before a snapshot request. */
+function batchEnd(queue: readonly DurableLogRequest[]): number {
+  const end = Math.min(queue.length, batchRecordsMax);
+  for (let i = 0; i < end; i++) if (queue[i].type === 'log.snapshot') return i;
+  return end;
+}
 
 /** Queues one request, in place (O(1), no copy of the context). */
 function enqueue(context: DurableLogContext, request: DurableLogRequest): void {
@@ -283,6 +354,8 @@ function recordsOf(requests: readonly DurableLogRequest[]): LogRecord[] {
         records.push({ type: 'hardState', hardState: request.hardState });
         run = null;
         break;
+      case 'log.snapshot':
+        assert(false, 'a snapshot request in a batch: takeBatch stops before it');
     }
   }
   return records;
@@ -296,7 +369,7 @@ function commandBytesOf(entries: readonly Entry[]): number {
 
 /** The durable position once `requests` apply after `start`; requests move only the log's end, the hard state and seq. */
 function positionAfter(start: DurablePosition, requests: readonly DurableLogRequest[]): DurablePosition {
-  let { lastIndex, lastTerm, hardState } = start;
+  let { lastIndex, lastTerm, hardState, snapshotIndex } = start;
   for (const request of requests) {
     switch (request.type) {
       case 'log.append':
@@ -315,8 +388,15 @@ function positionAfter(start: DurablePosition, requests: readonly DurableLogRequ
       case 'log.saveHardState':
         hardState = request.hardState;
         break;
+      case 'log.snapshot': {
+        const last = request.entries.at(-1);
+        lastIndex = last?.index ?? request.snapshot.index;
+        lastTerm = last?.term ?? request.snapshot.term;
+        snapshotIndex = request.snapshot.index;
+        break;
+      }
     }
   }
   const seq = requests.length === 0 ? start.seq : requests[requests.length - 1].seq;
-  return { seq, lastIndex, lastTerm, hardState };
+  return { seq, lastIndex, lastTerm, hardState, snapshotIndex };
 }

@@ -1,26 +1,55 @@
-import { and, assign, emit, enqueueActions, raise, setup } from 'xstate';
+import { and, assign, emit, enqueueActions, not, raise, setup } from 'xstate';
 import { durableLogMachine, type DurableLogEvent, type DurableLogOptions } from './durable-log.machine.ts';
 import { assert } from '../src/core/assert.ts';
+import { crc32c } from '../src/core/crc32c.ts';
 import { quorumCheckTicks, resolveRaftConfig, type RaftConfig } from '../src/core/config.ts';
-import { initialProgress, onAppendRejected, onAppendSuccess, planAppend, type Progress } from '../src/core/progress.ts';
+import {
+  initialProgress,
+  needsSnapshot,
+  onAppendRejected,
+  onAppendSuccess,
+  onSnapshotReply,
+  planAppend,
+  planSnapshotChunk,
+  startSnapshot,
+  type Progress,
+} from '../src/core/progress.ts';
 import { quorumMatchIndex } from '../src/core/quorum.ts';
 import { RaftLog } from '../src/core/raft-log.ts';
 import { deriveRandomState, nextIntInclusive, type RandomState } from '../src/core/random.ts';
-import { reconcileWithLeader, rejectionHint } from '../src/core/replication.ts';
+import { prevLogAgrees, reconcileWithLeader, rejectionHint } from '../src/core/replication.ts';
 import { isLogUpToDate, quorumSize } from '../src/core/vote.ts';
-import type { AppendEntries, AppendEntriesReply, RaftMessage, RequestVote, RequestVoteReply } from '../src/protocol/messages.ts';
+import type {
+  AppendEntries,
+  AppendEntriesReply,
+  InstallSnapshot,
+  InstallSnapshotReply,
+  RaftMessage,
+  RequestVote,
+  RequestVoteReply,
+} from '../src/protocol/messages.ts';
 import type { DurablePosition } from '../src/protocol/records.ts';
+import { snapshotBytesMax } from '../src/protocol/validate.ts';
 import type { StorageFailure } from '../src/protocol/storage.ts';
-import type { Entry, NodeId, RecoveredState, Role } from '../src/protocol/types.ts';
+import type { Entry, NodeId, RecoveredState, Role, Snapshot } from '../src/protocol/types.ts';
 
 /**
  * One Raft server (Figure 2, §5.1–5.6) as a pure statechart: events in, effects out.
  *
- * In: the four RPC messages (their `type` is the event type), `client.propose`, and the durable
- * log's `log.synced` / `log.failed`. Out: emitted `net.send` (a message for the bus), `state.apply`
- * (committed entries, in order, once per incarnation) and `client.proposed` (the answer to a
- * proposal); requests to the invoked `durableLog` actor. No I/O, no wall clock, no Math.random:
- * time is XState delays on the actor's clock, randomness a seeded state in the context.
+ * In: the six RPC messages (their `type` is the event type), `client.propose`, `client.snapshot`,
+ * the durable log's `log.synced` / `log.failed`, and the state machine host's answer to a snapshot
+ * request (`state.snapshotted` / `state.snapshotFailed`). Out: emitted `net.send` (a message for
+ * the bus), `state.apply` (committed entries, in order, once per incarnation), `state.snapshot`
+ * (snapshot your state machine now: it has applied exactly 1..index), `state.restore` (replace
+ * your state machine with this snapshot), `client.proposed` and `client.snapshotted` (answers);
+ * requests to the invoked `durableLog` actor. No I/O, no wall clock, no Math.random: time is XState
+ * delays on the actor's clock, randomness a seeded state in the context.
+ *
+ * Snapshots (paper §7, Figure 13): after snapshotEvery applied entries the chart asks the host
+ * for its state machine's snapshot, hands it to the durable log, and once that is durable drops
+ * the log up to snapshotKeepEntries behind it. A leader sends its snapshot to a follower whose
+ * next entry it no longer holds; a follower gathers the chunks, checks them, keeps the log after
+ * a matching entry or else discards it, and answers only once the snapshot is durable (rule 1).
  *
  * Ordering rule (ARCHITECTURE.md rule 1): every reply waits in the outbox until the durable log
  * reports synced every request made before it; a leader's AppendEntries go out at once, and the
@@ -38,13 +67,25 @@ export interface RaftServerInput {
   readonly recovered?: RecoveredState;
   /** Retry settings for the invoked durable log (its defaults when omitted). */
   readonly durableLog?: DurableLogOptions;
+  /**
+   * Whether the host's state machine can snapshot and restore itself (it answers `state.snapshot`
+   * and carries out `state.restore`). Without it the chart never asks for a snapshot, so the log
+   * is never compacted, and an InstallSnapshot is refused. Default false.
+   */
+  readonly stateMachineSnapshots?: boolean;
 }
 
 export type ClientProposeEvent = { type: 'client.propose'; requestId: number; commands: readonly Uint8Array[] };
 
+/** The host's answer to `state.snapshot`: its state machine's bytes after applying 1..index. */
+export type StateSnapshottedEvent = { type: 'state.snapshotted'; index: number; term: number; data: Uint8Array };
+
 export type RaftServerEvent =
   | RaftMessage
   | ClientProposeEvent
+  | { type: 'client.snapshot'; requestId: number }
+  | StateSnapshottedEvent
+  | { type: 'state.snapshotFailed'; index: number; reason: string }
   | { type: 'log.synced'; position: DurablePosition }
   | { type: 'log.failed'; failure: StorageFailure };
 
@@ -59,10 +100,24 @@ export interface ProposalAnswer {
   count: number;
 }
 
+/** The answer to one `client.snapshot`: the snapshot made durable, or why none could be. */
+export interface SnapshotAnswer {
+  type: 'client.snapshotted';
+  requestId: number;
+  ok: boolean;
+  index: number;
+  term: number;
+  /** When not ok: 'unsupported' (the state machine cannot snapshot), 'failed' (the host or the disk failed). */
+  reason: 'unsupported' | 'failed' | null;
+}
+
 export type RaftServerEmitted =
   | { type: 'net.send'; message: RaftMessage }
   | { type: 'state.apply'; entries: readonly Entry[] }
-  | ProposalAnswer;
+  | { type: 'state.snapshot'; index: number; term: number }
+  | { type: 'state.restore'; snapshot: Snapshot }
+  | ProposalAnswer
+  | SnapshotAnswer;
 
 /** A message waiting for the durable log before it may be sent (rule 1). */
 interface OutboxItem {
@@ -100,7 +155,35 @@ export interface RaftServerContext {
   heartbeatsSinceQuorumCheck: number;
   failure: StorageFailure | null;
   readonly durableLogOptions: DurableLogOptions;
+  readonly stateMachineSnapshots: boolean;
+  /** The newest durable snapshot (what a leader sends), and the CRC-32C of its data; null: none. */
+  snapshot: Snapshot | null;
+  snapshotChecksum: number;
+  /** The snapshot handed to the durable log and not yet reported durable, with its request's seq. */
+  pendingSnapshot: { readonly seq: number; readonly snapshot: Snapshot } | null;
+  /** The index of the state machine snapshot asked of the host and not yet answered; 0: none. */
+  snapshotAsked: number;
+  /** The applied index at which the host last failed to snapshot: the next try waits another snapshotEvery. */
+  snapshotRefusedAt: number;
+  /** client.snapshot requests waiting for the snapshot under way. */
+  snapshotWaiters: number[];
+  /** Follower only: the InstallSnapshot being received, chunk by chunk (§7). */
+  incomingSnapshot: IncomingSnapshot | null;
 }
+
+/** What a follower has gathered of one leader's snapshot: its chunks in order. */
+export interface IncomingSnapshot {
+  readonly leaderId: NodeId;
+  readonly term: number;
+  readonly index: number;
+  readonly lastTerm: number;
+  readonly totalBytes: number;
+  readonly checksum: number;
+  /** Changed in place: the chunks received, in order; `received` bytes in all. */
+  readonly chunks: Uint8Array[];
+  received: number;
+}
+
 
 
 function termOf(event: RaftServerEvent): number {
@@ -127,6 +210,33 @@ export function appendReply(context: RaftServerContext, request: AppendEntries, 
   };
 }
 
+/** The reply to an InstallSnapshot: how many bytes are held, or that the snapshot is installed (Figure 13). */
+export function snapshotReply(context: RaftServerContext, request: InstallSnapshot, installed: boolean, matchIndex: number): InstallSnapshotReply {
+  const incoming = context.incomingSnapshot;
+  const holds = incoming !== null && isSameTransfer(incoming, request);
+  return {
+    type: 'rpc.installSnapshot.reply',
+    from: context.id,
+    to: request.from,
+    term: context.currentTerm,
+    lastIncludedIndex: request.lastIncludedIndex,
+    offset: installed ? request.totalBytes : holds ? incoming.received : 0,
+    installed,
+    matchIndex: installed ? matchIndex : 0,
+  };
+}
+
+function isSameTransfer(incoming: IncomingSnapshot, request: InstallSnapshot): boolean {
+  return (
+    incoming.leaderId === request.from &&
+    incoming.term === request.term &&
+    incoming.index === request.lastIncludedIndex &&
+    incoming.lastTerm === request.lastIncludedTerm &&
+    incoming.totalBytes === request.totalBytes &&
+    incoming.checksum === request.checksum
+  );
+}
+
 /** The leader's own synced match: what its durable log holds that agrees with its log (rule 1). */
 export function ownSyncedMatch(context: RaftServerContext): number {
   const { lastIndex, lastTerm } = context.synced;
@@ -140,10 +250,37 @@ export function quorumIndexOf(context: RaftServerContext): number {
   return quorumMatchIndex(matches);
 }
 
-/** Builds an AppendEntries from a plan, addressed to `peer`. */
-function appendEntriesTo(context: RaftServerContext, peer: NodeId, heartbeat: boolean): AppendEntries | null {
+/**
+ * The message a leader sends `peer` now, or null when flow control says wait: an AppendEntries
+ * from a plan, or a chunk of the snapshot once the peer needs entries the log no longer holds (§7).
+ */
+function messageTo(context: RaftServerContext, peer: NodeId, heartbeat: boolean): AppendEntries | InstallSnapshot | null {
   const progress = context.progress[peer];
   if (progress === undefined) assert(false, `no progress for ${peer}`);
+  if (needsSnapshot(progress, context.log)) {
+    const snapshot = context.snapshot;
+    // Compaction follows a durable snapshot only, so a compacted leader always has one to send.
+    if (snapshot === null || snapshot.index < context.log.baseIndex) assert(false, `log compacted through ${context.log.baseIndex} without a snapshot`);
+    startSnapshot(progress, snapshot, context.snapshotChecksum);
+  }
+  if (progress.mode === 'snapshot') {
+    const chunk = planSnapshotChunk(progress, context.config.snapshotChunkBytesMax, heartbeat);
+    if (chunk === null) return null;
+    return {
+      type: 'rpc.installSnapshot',
+      from: context.id,
+      to: peer,
+      term: context.currentTerm,
+      lastIncludedIndex: chunk.snapshot.index,
+      lastIncludedTerm: chunk.snapshot.term,
+      servers: chunk.snapshot.servers,
+      offset: chunk.offset,
+      data: chunk.data,
+      done: chunk.done,
+      totalBytes: chunk.snapshot.data.byteLength,
+      checksum: chunk.checksum,
+    };
+  }
   const plan = planAppend(progress, context.log, context.config, heartbeat);
   if (plan === null) return null;
   return {
@@ -187,7 +324,7 @@ export const raftServerMachine = setup({
     },
     prevLogMatches: ({ context, event }) => {
       const request = event as AppendEntries;
-      return context.log.matches(request.prevLogIndex, request.prevLogTerm);
+      return prevLogAgrees(context.log, request.prevLogIndex, request.prevLogTerm);
     },
     isVoteGranted: ({ event }) => (event as RequestVoteReply).voteGranted,
     isAppendSuccess: ({ event }) => (event as AppendEntriesReply).success,
@@ -199,6 +336,25 @@ export const raftServerMachine = setup({
       for (const peer of context.peers) if (context.progress[peer]?.recentActive === true) heard++;
       return heard < quorumSize(context.servers.length);
     },
+    canSnapshot: ({ context }) => context.stateMachineSnapshots,
+    isAnyFollowerSentSnapshot: ({ context }) => context.peers.some((peer) => context.progress[peer]?.mode === 'snapshot'),
+    isSnapshotDue: ({ context }) =>
+      context.stateMachineSnapshots &&
+      context.failure === null &&
+      context.config.snapshotEvery > 0 &&
+      !isSnapshotUnderWay(context) &&
+      context.lastApplied - Math.max(newestSnapshotIndex(context), context.snapshotRefusedAt) >= context.config.snapshotEvery,
+    isSnapshotUnderWay: ({ context }) => isSnapshotUnderWay(context),
+    hasAppliedPastSnapshot: ({ context }) => context.lastApplied > newestSnapshotIndex(context),
+    isSnapshotAwaited: ({ context, event }) => (event as { index: number }).index === context.snapshotAsked && context.snapshotAsked > 0,
+    completesPendingSnapshot: ({ context, event }) => {
+      const pending = context.pendingSnapshot;
+      return event.type === 'log.synced' && pending !== null && event.position.seq >= pending.seq;
+    },
+    isSnapshotCovered: ({ context, event }) => (event as InstallSnapshot).lastIncludedIndex <= context.commitIndex,
+    isSnapshotChunkExpected: ({ context, event }) => isChunkExpected(context, event as InstallSnapshot),
+    isLastSnapshotChunk: ({ event }) => (event as InstallSnapshot).done,
+    completesIntactSnapshot: ({ context, event }) => completesIntactSnapshot(context, event as InstallSnapshot),
     canCommitQuorumIndex: ({ context }) => {
       const index = quorumIndexOf(context);
       // §5.4.2 (Figure 8): count replicas only for an entry of the current term.
@@ -240,25 +396,123 @@ export const raftServerMachine = setup({
     recordFailure: assign(({ event }) => ({ failure: event.type === 'log.failed' ? event.failure : null })),
     recordLeader: assign(({ event }) => ({ leaderId: (event as AppendEntries).from })),
     recordVote: assign(({ event }) => ({ votedFor: (event as RequestVote).from })),
-    replyVoteGranted: enqueueActions(({ context, event, enqueue }) => {
-      const reply = voteReply(context, event as RequestVote, true);
-      if (isSpeechDurable(context)) enqueue.emit({ type: 'net.send', message: reply });
-      else holdUntilSynced(context, reply);
+    replyVoteGranted: enqueueActions(({ context, event, enqueue }) => speak(context, enqueue, voteReply(context, event as RequestVote, true))),
+    replyVoteDenied: enqueueActions(({ context, event, enqueue }) => speak(context, enqueue, voteReply(context, event as RequestVote, false))),
+    replyAppendSuccess: enqueueActions(({ context, event, enqueue }) => speak(context, enqueue, appendReply(context, event as AppendEntries, true))),
+    replyAppendRejected: enqueueActions(({ context, event, enqueue }) => speak(context, enqueue, appendReply(context, event as AppendEntries, false))),
+    replySnapshotProgress: enqueueActions(({ context, event, enqueue }) => speak(context, enqueue, snapshotReply(context, event as InstallSnapshot, false, 0))),
+    replySnapshotInstalled: enqueueActions(({ context, event, enqueue }) => {
+      const request = event as InstallSnapshot;
+      speak(context, enqueue, snapshotReply(context, request, true, request.lastIncludedIndex));
     }),
-    replyVoteDenied: enqueueActions(({ context, event, enqueue }) => {
-      const reply = voteReply(context, event as RequestVote, false);
-      if (isSpeechDurable(context)) enqueue.emit({ type: 'net.send', message: reply });
-      else holdUntilSynced(context, reply);
+    replySnapshotCovered: enqueueActions(({ context, event, enqueue }) => speak(context, enqueue, snapshotReply(context, event as InstallSnapshot, true, context.commitIndex))),
+    requestSnapshot: enqueueActions(({ context, enqueue }) => {
+      const index = context.lastApplied;
+      enqueue.assign({ snapshotAsked: index });
+      enqueue.emit({ type: 'state.snapshot', index, term: context.log.termAt(index) as number });
     }),
-    replyAppendSuccess: enqueueActions(({ context, event, enqueue }) => {
-      const reply = appendReply(context, event as AppendEntries, true);
-      if (isSpeechDurable(context)) enqueue.emit({ type: 'net.send', message: reply });
-      else holdUntilSynced(context, reply);
+    awaitSnapshot: ({ context, event }) => {
+      context.snapshotWaiters.push((event as { requestId: number }).requestId);
+    },
+    answerWithCurrentSnapshot: emit(({ context, event }): RaftServerEmitted => ({
+      type: 'client.snapshotted',
+      requestId: (event as { requestId: number }).requestId,
+      ok: true,
+      index: context.snapshot?.index ?? 0,
+      term: context.snapshot?.term ?? 0,
+      reason: null,
+    })),
+    refuseSnapshotRequest: emit(({ context, event }): RaftServerEmitted => ({
+      type: 'client.snapshotted',
+      requestId: (event as { requestId: number }).requestId,
+      ok: false,
+      index: 0,
+      term: 0,
+      reason: context.stateMachineSnapshots ? 'failed' : 'unsupported',
+    })),
+    persistSnapshot: enqueueActions(({ context, event, enqueue }) => {
+      const { index, term, data } = event as StateSnapshottedEvent;
+      const snapshot: Snapshot = { index, term, servers: context.servers, data };
+      const seq = context.logSeq + 1;
+      // The log after the snapshot goes with it: storage starts the log afresh there (§7).
+      const entries = context.log.slice(index + 1, context.log.lastIndex + 1);
+      enqueue.sendTo('durableLog', durableLogRequest({ type: 'log.snapshot', seq, snapshot, entries }));
+      enqueue.assign({ logSeq: seq, pendingSnapshot: { seq, snapshot }, snapshotAsked: 0 });
     }),
-    replyAppendRejected: enqueueActions(({ context, event, enqueue }) => {
-      const reply = appendReply(context, event as AppendEntries, false);
-      if (isSpeechDurable(context)) enqueue.emit({ type: 'net.send', message: reply });
-      else holdUntilSynced(context, reply);
+    recordSnapshotRefused: enqueueActions(({ context, event, enqueue }) => {
+      enqueue.assign({ snapshotAsked: 0, snapshotRefusedAt: (event as { index: number }).index });
+      answerSnapshotWaiters(context, enqueue, null);
+    }),
+    completeSnapshot: enqueueActions(({ context, enqueue }) => {
+      const snapshot = context.pendingSnapshot?.snapshot;
+      if (snapshot === undefined) assert(false, 'completeSnapshot without a pending snapshot');
+      // Only now that the snapshot is durable may the log behind it go, less what lagging followers may still need.
+      context.log.compactThrough(Math.max(context.log.baseIndex, snapshot.index - context.config.snapshotKeepEntries));
+      enqueue.assign({ snapshot, snapshotChecksum: crc32c(snapshot.data), pendingSnapshot: null });
+      answerSnapshotWaiters(context, enqueue, snapshot);
+    }),
+    gatherSnapshotChunk: enqueueActions(({ context, event, enqueue }) => {
+      const request = event as InstallSnapshot;
+      if (request.offset === 0) {
+        enqueue.assign({
+          incomingSnapshot: {
+            leaderId: request.from,
+            term: request.term,
+            index: request.lastIncludedIndex,
+            lastTerm: request.lastIncludedTerm,
+            totalBytes: request.totalBytes,
+            checksum: request.checksum,
+            chunks: [request.data],
+            received: request.data.byteLength,
+          },
+        });
+        return;
+      }
+      const incoming = context.incomingSnapshot as IncomingSnapshot;
+      incoming.chunks.push(request.data);
+      incoming.received += request.data.byteLength;
+    }),
+    installSnapshot: enqueueActions(({ context, event, enqueue }) => {
+      const request = event as InstallSnapshot;
+      const incoming = request.offset === 0 ? null : context.incomingSnapshot;
+      const data = concatenate([...(incoming?.chunks ?? []), request.data], request.totalBytes);
+      const snapshot: Snapshot = { index: request.lastIncludedIndex, term: request.lastIncludedTerm, servers: [...request.servers], data };
+      const log = context.log;
+      // Figure 13, steps 6–7: an entry matching the snapshot's last keeps the log after it; else the whole log goes.
+      let entries: Entry[] = [];
+      if (log.matches(snapshot.index, snapshot.term)) {
+        entries = log.slice(snapshot.index + 1, log.lastIndex + 1);
+        log.compactThrough(snapshot.index);
+      } else {
+        log.resetTo(snapshot.index, snapshot.term);
+      }
+      const seq = context.logSeq + 1;
+      enqueue.sendTo('durableLog', durableLogRequest({ type: 'log.snapshot', seq, snapshot, entries }));
+      // Step 8: the state machine from the snapshot. Any snapshot asked of the host meanwhile is stale now.
+      enqueue.emit({ type: 'state.restore', snapshot });
+      enqueue.assign({
+        logSeq: seq,
+        commitIndex: Math.max(context.commitIndex, snapshot.index),
+        lastApplied: snapshot.index,
+        pendingSnapshot: { seq, snapshot },
+        snapshotAsked: 0,
+        incomingSnapshot: null,
+      });
+    }),
+    forgetIncomingSnapshot: enqueueActions(({ context, enqueue }) => {
+      if (context.incomingSnapshot !== null) enqueue.assign({ incomingSnapshot: null });
+    }),
+    restoreRecoveredSnapshot: enqueueActions(({ context, enqueue }) => {
+      if (context.snapshot !== null) enqueue.emit({ type: 'state.restore', snapshot: context.snapshot });
+    }),
+    recordSnapshotReply: enqueueActions(({ context, event, enqueue }) => {
+      const reply = event as InstallSnapshotReply;
+      const progress = context.progress[reply.from];
+      if (progress === undefined) return;
+      progress.recentActive = true;
+      if (onSnapshotReply(progress, reply.lastIncludedIndex, reply.installed, reply.offset, reply.matchIndex) === 'ignored') return;
+      const message = messageTo(context, reply.from, false);
+      if (message !== null) enqueue.emit({ type: 'net.send', message });
     }),
     appendNewEntries: enqueueActions(({ context, event, enqueue }) => {
       const request = event as AppendEntries;
@@ -374,13 +628,13 @@ export const raftServerMachine = setup({
     })),
     replicateToAll: enqueueActions(({ context, enqueue }) => {
       for (const peer of context.peers) {
-        const message = appendEntriesTo(context, peer, false);
+        const message = messageTo(context, peer, false);
         if (message !== null) enqueue.emit({ type: 'net.send', message });
       }
     }),
     sendHeartbeats: enqueueActions(({ context, enqueue }) => {
       for (const peer of context.peers) {
-        const message = appendEntriesTo(context, peer, true);
+        const message = messageTo(context, peer, true);
         if (message !== null) enqueue.emit({ type: 'net.send', message });
       }
     }),
@@ -390,7 +644,7 @@ export const raftServerMachine = setup({
       if (progress === undefined) return;
       progress.recentActive = true;
       onAppendSuccess(progress, Math.min(reply.matchIndex, context.log.lastIndex));
-      const message = appendEntriesTo(context, reply.from, false);
+      const message = messageTo(context, reply.from, false);
       if (message !== null) enqueue.emit({ type: 'net.send', message });
     }),
     recordAppendRejection: enqueueActions(({ context, event, enqueue }) => {
@@ -399,19 +653,22 @@ export const raftServerMachine = setup({
       if (progress === undefined) return;
       progress.recentActive = true;
       if (!onAppendRejected(progress, context.log, reply.prevLogIndex, reply.conflictTerm, reply.conflictIndex)) return;
-      const message = appendEntriesTo(context, reply.from, false);
+      const message = messageTo(context, reply.from, false);
       if (message !== null) enqueue.emit({ type: 'net.send', message });
     }),
     commitQuorumIndex: assign(({ context }) => ({ commitIndex: quorumIndexOf(context) })),
   },
 }).createMachine({
   id: 'raftServer',
-  description: 'A Raft server (Ongaro & Ousterhout, Figure 2). Roles per §5.1; every reply waits for the durable log (§5.5, rule 1).',
+  description: 'A Raft server (Ongaro & Ousterhout, Figure 2). Roles per §5.1; every reply waits for the durable log (§5.5, rule 1); snapshots per §7.',
   context: ({ input }) => {
     const config = resolveRaftConfig(input.config);
     assert(input.servers.includes(input.id), `${input.id} is not among the servers`);
     const hardState = input.recovered?.hardState ?? { term: 0, votedFor: null };
-    const log = new RaftLog(input.recovered?.entries ?? []);
+    const snapshot = input.recovered?.snapshot ?? null;
+    const log = new RaftLog(input.recovered?.entries ?? [], snapshot === null ? {} : { base: { index: snapshot.index, term: snapshot.term } });
+    // A snapshot holds applied, hence committed, entries only: they need not be applied again.
+    const applied = snapshot?.index ?? 0;
     return {
       id: input.id,
       servers: [...input.servers],
@@ -422,11 +679,11 @@ export const raftServerMachine = setup({
       currentTerm: hardState.term,
       votedFor: hardState.votedFor,
       log,
-      commitIndex: 0,
-      lastApplied: 0,
+      commitIndex: applied,
+      lastApplied: applied,
       leaderId: null,
       logSeq: 0,
-      synced: { seq: 0, lastIndex: log.lastIndex, lastTerm: log.lastTerm, hardState },
+      synced: { seq: 0, lastIndex: log.lastIndex, lastTerm: log.lastTerm, hardState, snapshotIndex: applied },
       outbox: [],
       votesGranted: [],
       votesAnswered: [],
@@ -434,6 +691,14 @@ export const raftServerMachine = setup({
       heartbeatsSinceQuorumCheck: 0,
       failure: null,
       durableLogOptions: input.durableLog ?? {},
+      stateMachineSnapshots: input.stateMachineSnapshots ?? false,
+      snapshot,
+      snapshotChecksum: snapshot === null ? 0 : crc32c(snapshot.data),
+      pendingSnapshot: null,
+      snapshotAsked: 0,
+      snapshotRefusedAt: 0,
+      snapshotWaiters: [],
+      incomingSnapshot: null,
     };
   },
   invoke: {
@@ -441,17 +706,44 @@ export const raftServerMachine = setup({
     src: 'durableLog',
     input: ({ context }) => ({
       ...context.durableLogOptions,
-      position: { lastIndex: context.log.lastIndex, lastTerm: context.log.lastTerm, hardState: context.synced.hardState },
+      position: { lastIndex: context.log.lastIndex, lastTerm: context.log.lastTerm, hardState: context.synced.hardState, snapshotIndex: context.synced.snapshotIndex },
     }),
   },
+  entry: 'restoreRecoveredSnapshot',
   initial: 'follower',
+  always: {
+    guard: 'isSnapshotDue',
+    actions: 'requestSnapshot',
+    description: 'snapshotEvery entries applied since the last snapshot: ask the state machine for one at lastApplied (§7).',
+  },
   on: {
     'rpc.requestVote': { guard: 'hasHigherTerm', target: '.follower', actions: ['adoptTerm', 'persistHardState', 'reraise'] },
     'rpc.requestVote.reply': { guard: 'hasHigherTerm', target: '.follower', actions: ['adoptTerm', 'persistHardState', 'reraise'] },
     'rpc.appendEntries': { guard: 'hasHigherTerm', target: '.follower', actions: ['adoptTerm', 'persistHardState', 'reraise'] },
     'rpc.appendEntries.reply': { guard: 'hasHigherTerm', target: '.follower', actions: ['adoptTerm', 'persistHardState', 'reraise'] },
-    'log.synced': { actions: 'recordSynced' },
+    'rpc.installSnapshot': { guard: 'hasHigherTerm', target: '.follower', actions: ['adoptTerm', 'persistHardState', 'reraise'] },
+    'rpc.installSnapshot.reply': { guard: 'hasHigherTerm', target: '.follower', actions: ['adoptTerm', 'persistHardState', 'reraise'] },
+    'log.synced': [
+      {
+        guard: 'completesPendingSnapshot',
+        actions: ['recordSynced', 'completeSnapshot'],
+        description: 'The snapshot is durable: only now is the log behind it dropped, keeping snapshotKeepEntries for lagging followers (§7).',
+      },
+      { actions: 'recordSynced' },
+    ],
     'log.failed': { target: '.failed', actions: 'recordFailure' },
+    'client.snapshot': [
+      { guard: not('canSnapshot'), actions: 'refuseSnapshotRequest', description: 'The state machine cannot snapshot itself.' },
+      { guard: 'isSnapshotUnderWay', actions: 'awaitSnapshot', description: 'A snapshot is under way: answer when it is durable.' },
+      { guard: 'hasAppliedPastSnapshot', actions: ['awaitSnapshot', 'requestSnapshot'], description: 'Snapshot at lastApplied now.' },
+      { actions: 'answerWithCurrentSnapshot', description: 'Nothing applied since the last snapshot: it is the answer.' },
+    ],
+    'state.snapshotted': {
+      guard: 'isSnapshotAwaited',
+      actions: 'persistSnapshot',
+      description: 'The state machine after 1..index: make it durable (the durable log writes it, then starts the log afresh after it).',
+    },
+    'state.snapshotFailed': { guard: 'isSnapshotAwaited', actions: 'recordSnapshotRefused' },
   },
   states: {
     follower: {
@@ -459,6 +751,16 @@ export const raftServerMachine = setup({
       entry: 'drawElectionTimeout',
       after: {
         electionTimeout: { target: 'candidate', description: 'No leader heard: start an election (§5.2).' },
+      },
+      initial: 'listening',
+      states: {
+        listening: {
+          description: 'Answering AppendEntries and RequestVote; no snapshot is being received.',
+          entry: 'forgetIncomingSnapshot',
+        },
+        receivingSnapshot: {
+          description: 'Gathering a leader\'s InstallSnapshot chunks in order (§7); any AppendEntries ends it.',
+        },
       },
       on: {
         'rpc.requestVote': [
@@ -486,7 +788,8 @@ export const raftServerMachine = setup({
             target: 'follower',
             reenter: true,
             actions: ['recordLeader', 'appendNewEntries', 'advanceCommitFromLeader', 'applyCommitted', 'replyAppendSuccess'],
-            description: 'Consistency check passed (§5.3): delete only a conflicting suffix, append, learn the commit index; reply once synced.',
+            description:
+              'Consistency check passed (§5.3; an index inside the compacted prefix is committed, so it agrees): delete only a conflicting suffix, append, learn the commit index; reply once synced.',
           },
           {
             guard: 'isCurrentTerm',
@@ -494,6 +797,45 @@ export const raftServerMachine = setup({
             reenter: true,
             actions: ['recordLeader', 'replyAppendRejected'],
             description: 'Consistency check failed (§5.3): refuse with a hint so the leader backs up a term at a time.',
+          },
+        ],
+        'rpc.installSnapshot': [
+          { guard: 'isStaleTerm', actions: 'replySnapshotProgress', description: 'Stale leader: refuse, carrying our term (§5.1).' },
+          {
+            guard: and(['isCurrentTerm', 'isSnapshotCovered']),
+            target: '.listening',
+            reenter: true,
+            actions: ['recordLeader', 'replySnapshotCovered'],
+            description: 'The snapshot holds nothing this log has not committed already: keep the log, and say how far it agrees (§7).',
+          },
+          {
+            guard: and(['isCurrentTerm', 'isSnapshotChunkExpected', 'completesIntactSnapshot']),
+            target: '.listening',
+            reenter: true,
+            actions: ['recordLeader', 'installSnapshot', 'replySnapshotInstalled'],
+            description:
+              'The last chunk, and the whole checks out: keep the log after an entry matching its last, else discard it; restore the state machine; reply once the snapshot is durable (Figure 13, rule 1).',
+          },
+          {
+            guard: and(['isCurrentTerm', 'isSnapshotChunkExpected', not('isLastSnapshotChunk')]),
+            target: '.receivingSnapshot',
+            reenter: true,
+            actions: ['recordLeader', 'gatherSnapshotChunk', 'replySnapshotProgress'],
+            description: 'The next chunk in order: keep it and say how many bytes are held (Figure 13, steps 2–4).',
+          },
+          {
+            guard: and(['isCurrentTerm', 'isSnapshotChunkExpected']),
+            target: '.listening',
+            reenter: true,
+            actions: ['recordLeader', 'forgetIncomingSnapshot', 'replySnapshotProgress'],
+            description: 'The last chunk, but the whole fails its checksum or size: start over from offset 0.',
+          },
+          {
+            guard: 'isCurrentTerm',
+            target: '.receivingSnapshot',
+            reenter: true,
+            actions: ['recordLeader', 'replySnapshotProgress'],
+            description: 'A chunk out of order (lost, late or duplicated): say which offset comes next.',
           },
         ],
         'client.propose': { actions: 'rejectProposal', description: 'Not the leader: answer with the leader we know.' },
@@ -555,21 +897,25 @@ export const raftServerMachine = setup({
             description: 'A leader of this term exists: step down and let the follower handle it (§5.2).',
           },
         ],
+        'rpc.installSnapshot': [
+          { guard: 'isStaleTerm', actions: 'replySnapshotProgress' },
+          { guard: 'isCurrentTerm', target: 'follower', actions: 'reraise', description: 'A leader of this term exists: step down (§5.2).' },
+        ],
         'client.propose': { actions: 'rejectProposal' },
       },
     },
     leader: {
-      description: 'Replicates its log (§5.3); commits by counting replicas only in its own term (§5.4.2).',
+      description: 'Replicates its log (§5.3); commits by counting replicas only in its own term (§5.4.2); sends its snapshot to followers it has compacted past (§7).',
       entry: ['becomeLeader', 'appendNoop', 'sendHeartbeats'],
       always: {
         guard: 'canCommitQuorumIndex',
         actions: ['commitQuorumIndex', 'applyCommitted'],
         description: 'A current-term entry held durably by a majority commits, and every entry before it (§5.4.2).',
       },
-      initial: 'replicating',
+      type: 'parallel',
       states: {
         replicating: {
-          description: 'The heartbeat timer: every heartbeat interval, AppendEntries to every follower (§5.2).',
+          description: 'The heartbeat timer: every heartbeat interval, AppendEntries (or the snapshot chunk in flight) to every follower (§5.2).',
           after: {
             heartbeatInterval: [
               {
@@ -588,6 +934,20 @@ export const raftServerMachine = setup({
             ],
           },
         },
+        snapshots: {
+          description: 'Whether any follower is being sent the snapshot, one chunk in flight each (§7).',
+          initial: 'idle',
+          states: {
+            idle: {
+              description: 'Every follower is replicated by AppendEntries.',
+              always: { guard: 'isAnyFollowerSentSnapshot', target: 'sendingSnapshot' },
+            },
+            sendingSnapshot: {
+              description: 'A follower needs entries the log has compacted: it gets the snapshot, chunk by chunk, then AppendEntries after it.',
+              always: { guard: not('isAnyFollowerSentSnapshot'), target: 'idle' },
+            },
+          },
+        },
       },
       on: {
         'client.propose': { actions: ['appendProposals', 'replicateToAll'], description: 'Append the whole batch once, then one AppendEntries per follower.' },
@@ -595,6 +955,11 @@ export const raftServerMachine = setup({
           { guard: and(['isCurrentTerm', 'isAppendSuccess']), actions: 'recordAppendSuccess' },
           { guard: 'isCurrentTerm', actions: 'recordAppendRejection', description: 'Back up nextIndex by the hint and probe (§5.3).' },
         ],
+        'rpc.installSnapshot.reply': {
+          guard: 'isCurrentTerm',
+          actions: 'recordSnapshotReply',
+          description: 'The next chunk from the offset the follower holds, or AppendEntries after the snapshot once it is installed (§7).',
+        },
         'rpc.requestVote': [
           { guard: 'isStaleTerm', actions: 'replyVoteDenied' },
           { guard: 'isCurrentTerm', actions: 'replyVoteDenied', description: 'Voted for itself this term.' },
@@ -606,6 +971,10 @@ export const raftServerMachine = setup({
             description: 'Another leader in our term cannot exist (Election Safety); ignored, and the simulator reports it.',
           },
         ],
+        'rpc.installSnapshot': [
+          { guard: 'isStaleTerm', actions: 'replySnapshotProgress' },
+          { guard: 'isCurrentTerm', description: 'Another leader in our term cannot exist (Election Safety); ignored.' },
+        ],
       },
     },
     failed: {
@@ -615,7 +984,10 @@ export const raftServerMachine = setup({
         'rpc.requestVote.reply': {},
         'rpc.appendEntries': { description: 'Ignored: no acknowledgement without a durable log.' },
         'rpc.appendEntries.reply': {},
+        'rpc.installSnapshot': {},
+        'rpc.installSnapshot.reply': {},
         'client.propose': { actions: 'rejectProposal' },
+        'client.snapshot': { actions: 'refuseSnapshotRequest' },
       },
     },
   },
@@ -634,6 +1006,74 @@ function isQuorumCheckDue(context: RaftServerContext): boolean {
 /** Queues `message` until the durable log has synced every request made so far (rule 1). */
 function holdUntilSynced(context: RaftServerContext, message: RaftMessage): void {
   context.outbox.push({ requiredSeq: context.logSeq, message });
+}
+
+type Enqueue = { emit: (event: RaftServerEmitted) => void; assign: (values: Partial<RaftServerContext>) => void };
+
+/** Sends `reply` now when everything asked of the durable log so far is synced, else once it is (rule 1). */
+function speak(context: RaftServerContext, enqueue: Pick<Enqueue, 'emit'>, reply: RaftMessage): void {
+  if (isSpeechDurable(context)) enqueue.emit({ type: 'net.send', message: reply });
+  else holdUntilSynced(context, reply);
+}
+
+/** A snapshot is asked of the host, or on its way to disk: one at a time. */
+function isSnapshotUnderWay(context: RaftServerContext): boolean {
+  return context.snapshotAsked > 0 || context.pendingSnapshot !== null;
+}
+
+/** The index of the newest snapshot, durable or on its way (0: none). */
+function newestSnapshotIndex(context: RaftServerContext): number {
+  return context.pendingSnapshot?.snapshot.index ?? context.snapshot?.index ?? 0;
+}
+
+/** Answers every waiting client.snapshot: with `snapshot`, or as failed when null. */
+function answerSnapshotWaiters(context: RaftServerContext, enqueue: Pick<Enqueue, 'emit' | 'assign'>, snapshot: Snapshot | null): void {
+  if (context.snapshotWaiters.length === 0) return;
+  for (const requestId of context.snapshotWaiters) {
+    enqueue.emit({
+      type: 'client.snapshotted',
+      requestId,
+      ok: snapshot !== null,
+      index: snapshot?.index ?? 0,
+      term: snapshot?.term ?? 0,
+      reason: snapshot === null ? 'failed' : null,
+    });
+  }
+  enqueue.assign({ snapshotWaiters: [] });
+}
+
+/**
+ * True when `request` is the chunk this follower can take next: the first of a transfer, or the
+ * one at the offset already gathered of the same snapshot from the same leader. Sizes are checked
+ * here, so a malformed transfer is simply never taken.
+ */
+function isChunkExpected(context: RaftServerContext, request: InstallSnapshot): boolean {
+  if (!context.stateMachineSnapshots || request.totalBytes > snapshotBytesMax) return false;
+  if (request.offset + request.data.byteLength > request.totalBytes || (request.done && request.offset + request.data.byteLength !== request.totalBytes)) return false;
+  if (request.offset === 0) return true;
+  const incoming = context.incomingSnapshot;
+  return incoming !== null && isSameTransfer(incoming, request) && incoming.received === request.offset;
+}
+
+/** True when `request`, an expected last chunk, completes a snapshot whose bytes match its checksum. */
+function completesIntactSnapshot(context: RaftServerContext, request: InstallSnapshot): boolean {
+  if (!request.done || !isChunkExpected(context, request)) return false;
+  const chunks = request.offset === 0 ? [] : (context.incomingSnapshot as IncomingSnapshot).chunks;
+  let crc = 0;
+  for (const chunk of chunks) crc = crc32c(chunk, 0, chunk.byteLength, crc);
+  return crc32c(request.data, 0, request.data.byteLength, crc) === request.checksum;
+}
+
+/** The chunks as one buffer of `totalBytes` (the last chunk alone is used as it is). */
+function concatenate(chunks: readonly Uint8Array[], totalBytes: number): Uint8Array {
+  if (chunks.length === 1 && chunks[0].byteLength === totalBytes) return chunks[0];
+  const data = new Uint8Array(totalBytes);
+  let offset = 0;
+  for (const chunk of chunks) {
+    data.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return data;
 }
 
 

@@ -36,7 +36,7 @@ export type BusTap = (event: BusTapEvent) => void;
 
 const noDeliveries: readonly number[] = [];
 
-/** A rough wire size: the fixed fields of a message plus, per entry, its header and command bytes (entries packed or not). */
+/** A rough wire size: the fixed fields of a message plus, per entry, its header and command bytes (entries packed or not), plus a snapshot chunk's bytes. */
 const messageOverheadBytes = 48;
 const entryOverheadBytes = 16;
 
@@ -244,6 +244,8 @@ export class MessageBus {
 function approximateBytes(message: object): number {
   const entries = (message as { entries?: unknown }).entries;
   let bytes = messageOverheadBytes;
+  const data = (message as { data?: unknown }).data;
+  if (data instanceof Uint8Array) bytes += data.byteLength;
   const packed = entries as { count?: unknown; bytes?: unknown } | undefined;
   if (typeof packed === 'object' && packed !== null && typeof packed.count === 'number' && packed.bytes instanceof Uint8Array) {
     bytes += packed.count * entryOverheadBytes + packed.bytes.byteLength;

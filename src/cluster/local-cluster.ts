@@ -8,7 +8,7 @@ import { resolveRaftConfig, type RaftConfig } from '../core/config.ts';
 import { RaftchartError } from '../protocol/errors.ts';
 import type { EntryKind, NodeId } from '../protocol/types.ts';
 import { commandBytesMax } from '../protocol/validate.ts';
-import type { AppliedBatch, WorkerCounters, WorkerStatus, WorkerStatusDetail } from '../io/worker-protocol.ts';
+import type { AppliedBatch, RestoredSnapshot, SnapshotOutcome, WorkerCounters, WorkerStatus, WorkerStatusDetail } from '../io/worker-protocol.ts';
 import { unpackEntries } from '../io/worker-wire.ts';
 import type { ServerInspectionEvent } from '../io/inspection-events.ts';
 import { logTailEntriesMax } from '../io/worker-inspection.ts';
@@ -35,6 +35,14 @@ export interface ClusterOptions {
    * etcd runs etcd-io/raft and as hashicorp/raft always does). Default true.
    */
   readonly checkQuorum?: boolean;
+  /**
+   * Each server snapshots its state machine once this many entries were applied since its last
+   * snapshot, and compacts its log behind it (paper §7). 0: only on snapshot(id). Default 10,000.
+   * A state machine without snapshot()/restore() is never compacted (status().snapshots says so).
+   */
+  readonly snapshotEvery?: number;
+  /** Entries kept behind a snapshot for followers that lag a little (etcd's SnapshotCatchUpEntries). Default 1,000. */
+  readonly snapshotKeepEntries?: number;
   /**
    * Put each server's log behind a fault-injecting file system, so that failDisk() can break it:
    * for testing what builds on the cluster against a failing disk. Default false (no wrapper).
@@ -98,13 +106,24 @@ export interface ProposeResult {
   readonly term: number;
 }
 
-/** One entry one server applied to its state machine. */
+/**
+ * One entry one server applied to its state machine, or (kind 'snapshot') the point where its
+ * state machine was restored from a snapshot holding entries 1..index: on a restart from one, or
+ * when the leader sent one (InstallSnapshot). The command of a 'snapshot' is empty; entries after
+ * index follow it.
+ */
 export interface AppliedEntry {
   readonly nodeId: NodeId;
   readonly index: number;
   readonly term: number;
-  readonly kind: EntryKind;
+  readonly kind: EntryKind | 'snapshot';
   readonly command: Uint8Array;
+}
+
+/** What snapshot(id) resolves: the snapshot's last included index and term (0, 0: nothing applied yet). */
+export interface SnapshotResult {
+  readonly index: number;
+  readonly term: number;
 }
 
 export interface CommittedResult {
@@ -363,7 +382,8 @@ export class LocalCluster {
   /** A crashed server: what it last reported (its term and log are on disk), not running. */
   #notRunning(id: NodeId): NodeStatus {
     const last = this.#lastKnown.get(id);
-    return { ...(last ?? { term: 0, votedFor: null, commitIndex: 0, lastApplied: 0, lastLogIndex: 0, lastLogTerm: 0 }), id, alive: false, failed: false, role: 'follower', leaderId: null };
+    const never = { term: 0, votedFor: null, commitIndex: 0, lastApplied: 0, lastLogIndex: 0, lastLogTerm: 0, snapshotIndex: 0, firstLogIndex: 1, snapshots: 'on' as const };
+    return { ...(last ?? never), id, alive: false, failed: false, role: 'follower', leaderId: null };
   }
 
   /** A running server's status, remembered for when it is not running. */
@@ -380,6 +400,9 @@ export class LocalCluster {
       lastApplied: s.lastApplied,
       lastLogIndex: s.lastLogIndex,
       lastLogTerm: s.lastLogTerm,
+      snapshotIndex: s.snapshotIndex,
+      firstLogIndex: s.firstLogIndex,
+      snapshots: s.snapshots,
     };
     this.#lastKnown.set(id, status);
     return status;
@@ -423,6 +446,29 @@ export class LocalCluster {
     if (code !== 'EIO' && code !== 'ENOSPC') throw invalid('code', `must be 'EIO' or 'ENOSPC', got ${JSON.stringify(code)}`);
     if (!this.#options.diskFaults) throw invalid('diskFaults', 'is off: start the cluster with { diskFaults: true } to break disks');
     await this.#runningServer(id).failDisk({ operation, code });
+  }
+
+  /**
+   * Makes `id` snapshot its state machine at its applied index now and compact its log behind it
+   * (less snapshotKeepEntries); resolves once the snapshot is durable, with its index and term (a
+   * snapshot already under way counts; nothing applied since the last one: that one). Rejects
+   * InvalidOptions when the state machine has no snapshot()/restore(), Stopped when `id` is
+   * crashed or stops meanwhile, UnknownNode, and StorageFailed when the disk failed.
+   */
+  async snapshot(id: NodeId): Promise<SnapshotResult> {
+    this.#checkRunning();
+    const outcome = await this.#runningServer(id)
+      .snapshot()
+      .catch((): SnapshotOutcome => ({ ok: false, reason: 'stopped' }));
+    if (outcome.ok) return { index: outcome.index, term: outcome.term };
+    switch (outcome.reason) {
+      case 'unsupported':
+        throw invalid('stateMachine', 'has no snapshot() and restore(): give it both to snapshot and compact the log');
+      case 'stopped':
+        throw new RaftchartError('Stopped', `${id} stopped before its snapshot was durable: restart it and ask again.`, { id });
+      case 'failed':
+        throw new RaftchartError('StorageFailed', `${id} could not make its snapshot durable (its state machine or its disk failed): see status(${JSON.stringify(id)}).`, { id });
+    }
   }
 
   /** Hands `batch` to `id`'s worker past the network and the bus's checks: for tests of the worker boundary. */
@@ -505,6 +551,7 @@ export class LocalCluster {
       stateMachineModule: this.#options.stateMachineModule,
       bus: this.#bus,
       onApplied: (batch) => this.#onApplied(id, batch),
+      onRestored: (restored) => this.#onRestored(id, restored),
       ...(onInspectionEvent === null ? {} : { onInspection: (events: readonly ServerInspectionEvent[]) => events.forEach((event) => onInspectionEvent(event)) }),
       onDied: (error) => {
         this.workerErrors.push({ id, error });
@@ -535,6 +582,28 @@ export class LocalCluster {
         this.#waiterCount--;
         if (waiter.term === terms[i]) waiter.resolve({ index, term: terms[i], result: batch.results[index - batch.resultsFirstIndex] });
         else waiter.reject(new RaftchartError('NotLeader', `index ${index} holds another leader's entry: leadership changed; retry on the leader.`, { nodeId }));
+      }
+    }
+    this.#stopSweepWhenIdle();
+  }
+
+  /** `nodeId`'s state machine jumped to a snapshot: tell listeners, and fail the waiters it passed over (their results are gone). */
+  #onRestored(nodeId: NodeId, restored: RestoredSnapshot): void {
+    const entry: AppliedEntry = { nodeId, index: restored.index, term: restored.term, kind: 'snapshot', command: new Uint8Array(0) };
+    for (const listener of this.#listeners) listener(entry);
+    const waiters = this.#waiters.get(nodeId);
+    if (waiters === undefined) return;
+    for (const [index, head] of waiters) {
+      if (index > restored.index) continue;
+      waiters.delete(index);
+      for (let waiter: Waiter | null = head; waiter !== null; waiter = waiter.next) {
+        this.#waiterCount--;
+        waiter.reject(
+          new RaftchartError('NotLeader', `${nodeId} restored a snapshot past index ${index} before applying it there: leadership changed, and the outcome is unknown; check, then retry on the leader.`, {
+            nodeId,
+            index,
+          }),
+        );
       }
     }
     this.#stopSweepWhenIdle();
@@ -637,7 +706,18 @@ function resolveOptions(options: ClusterOptions): ResolvedOptions {
   if (options.onInspectionEvent !== undefined && typeof options.onInspectionEvent !== 'function') {
     throw invalid('onInspectionEvent', 'must be a function (event) => void');
   }
-  const config: Partial<RaftConfig> = { electionTimeoutMsMin: timeouts[0], electionTimeoutMsMax: timeouts[1], heartbeatIntervalMs, checkQuorum: options.checkQuorum ?? true };
+  for (const key of ['snapshotEvery', 'snapshotKeepEntries'] as const) {
+    const value = options[key];
+    if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0)) throw invalid(key, `must be a whole number >= 0, got ${String(value)}`);
+  }
+  const config: Partial<RaftConfig> = {
+    electionTimeoutMsMin: timeouts[0],
+    electionTimeoutMsMax: timeouts[1],
+    heartbeatIntervalMs,
+    checkQuorum: options.checkQuorum ?? true,
+    ...(options.snapshotEvery === undefined ? {} : { snapshotEvery: options.snapshotEvery }),
+    ...(options.snapshotKeepEntries === undefined ? {} : { snapshotKeepEntries: options.snapshotKeepEntries }),
+  };
   resolveRaftConfig(config);
   return {
     nodes,

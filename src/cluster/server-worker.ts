@@ -6,7 +6,20 @@ import { RaftchartError, type ErrorCode } from '../protocol/errors.ts';
 import type { NodeId } from '../protocol/types.ts';
 import { packCommands } from '../protocol/packed-entries.ts';
 import type { ServerInspectionEvent } from '../io/inspection-events.ts';
-import type { AppliedBatch, ClientReply, DiskFault, ProposeRequest, ReadyResult, StatusDetailRequest, WorkerControl, WorkerCounters, WorkerSetup, WorkerStatus } from '../io/worker-protocol.ts';
+import type {
+  AppliedBatch,
+  ClientReply,
+  DiskFault,
+  ProposeRequest,
+  ReadyResult,
+  RestoredSnapshot,
+  SnapshotOutcome,
+  StatusDetailRequest,
+  WorkerControl,
+  WorkerCounters,
+  WorkerSetup,
+  WorkerStatus,
+} from '../io/worker-protocol.ts';
 
 /** Proposals waiting in one turn before they travel as one message; past this the batch is sent at once. */
 export const proposalBatchMax = 8192;
@@ -20,6 +33,8 @@ export interface ServerWorkerOptions extends Omit<WorkerSetup, 'busPort' | 'clie
   readonly onInspection?: (events: readonly ServerInspectionEvent[]) => void;
   /** Applied entries, in order, while this incarnation lives. */
   readonly onApplied: (batch: AppliedBatch) => void;
+  /** The worker's state machine was restored from a snapshot; applied entries continue after it. */
+  readonly onRestored: (restored: RestoredSnapshot) => void;
   /** The worker died on its own (an uncaught error): not called after crash() or shutdown(). */
   readonly onDied: (error: unknown) => void;
 }
@@ -180,6 +195,11 @@ export class ServerWorker {
     return this.#call(() => this.#remote.counters());
   }
 
+  /** Takes a snapshot now (WorkerControl.snapshot); 'stopped' when the worker dies meanwhile. */
+  async snapshot(): Promise<SnapshotOutcome> {
+    return this.#call<SnapshotOutcome>(() => this.#remote.snapshot());
+  }
+
   /** Breaks this worker's disk (see WorkerControl.failDisk); false when it runs without diskFaults. */
   async failDisk(fault: DiskFault): Promise<boolean> {
     return this.#call(() => this.#remote.failDisk(fault));
@@ -234,6 +254,10 @@ export class ServerWorker {
     for (const reply of batch) {
       if (reply.type === 'applied') {
         this.#options.onApplied(reply);
+        continue;
+      }
+      if (reply.type === 'restored') {
+        this.#options.onRestored(reply);
         continue;
       }
       const waiting = this.#awaiting.get(reply.requestId);

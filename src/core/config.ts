@@ -19,6 +19,18 @@ export interface RaftConfig {
    * follower, so a leader cut off from the majority stops taking proposals it cannot commit.
    */
   readonly checkQuorum: boolean;
+  /**
+   * Take a snapshot of the state machine once this many entries were applied since the last one
+   * (paper §7), and compact the log behind it. 0: never on its own (cluster.snapshot() still can).
+   */
+  readonly snapshotEvery: number;
+  /**
+   * Entries kept in memory behind a snapshot, so that a follower lagging by fewer still gets
+   * AppendEntries rather than the whole snapshot (etcd's SnapshotCatchUpEntries).
+   */
+  readonly snapshotKeepEntries: number;
+  /** The most snapshot bytes one InstallSnapshot carries. */
+  readonly snapshotChunkBytesMax: number;
 }
 
 export const defaultRaftConfig: RaftConfig = {
@@ -29,7 +41,12 @@ export const defaultRaftConfig: RaftConfig = {
   appendBytesMax: 1 << 20,
   inflightMax: 32,
   checkQuorum: true,
+  snapshotEvery: 10_000,
+  snapshotKeepEntries: 1_000,
+  snapshotChunkBytesMax: 1 << 20,
 };
+
+type NumericOption = Exclude<keyof RaftConfig, 'checkQuorum'>;
 
 /** Heartbeats a leader counts before it checks that a majority answered (CheckQuorum): a minimum election timeout's worth. */
 export function quorumCheckTicks(config: RaftConfig): number {
@@ -43,18 +60,27 @@ export function quorumCheckTicks(config: RaftConfig): number {
  */
 export function resolveRaftConfig(partial: Partial<RaftConfig> = {}): RaftConfig {
   const config: RaftConfig = { ...defaultRaftConfig, ...partial };
-  const positiveIntegers: Exclude<keyof RaftConfig, 'checkQuorum'>[] = [
+  const positiveIntegers: NumericOption[] = [
     'electionTimeoutMsMin',
     'electionTimeoutMsMax',
     'heartbeatIntervalMs',
     'appendEntriesMax',
     'appendBytesMax',
     'inflightMax',
+    'snapshotChunkBytesMax',
   ];
   for (const key of positiveIntegers) {
     const value = config[key];
     if (!Number.isInteger(value) || value <= 0) {
       throw new RaftchartError('InvalidOptions', `${key} must be a positive integer, got ${String(value)}.`, { option: key });
+    }
+  }
+  for (const key of ['snapshotEvery', 'snapshotKeepEntries'] as const) {
+    const value = config[key];
+    if (!Number.isSafeInteger(value) || value < 0) {
+      throw new RaftchartError('InvalidOptions', `${key} must be a whole number >= 0 (0: ${key === 'snapshotEvery' ? 'never snapshot on its own' : 'keep none'}), got ${String(value)}.`, {
+        option: key,
+      });
     }
   }
   if (typeof config.checkQuorum !== 'boolean') {

@@ -21,6 +21,8 @@ export function reconcileWithLeader(log: RaftLog, prevLogIndex: number, entries:
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i];
     if (entry.index !== prevLogIndex + 1 + i) assert(false, `entry ${entry.index} out of place after ${prevLogIndex}`);
+    // Compacted entries are committed, so the leader's are the same ones (Leader Completeness, §5.4.3).
+    if (entry.index <= log.baseIndex) continue;
     const held = log.termAt(entry.index);
     if (held === entry.term) continue;
     let truncatedFrom: number | null = null;
@@ -37,11 +39,22 @@ export function reconcileWithLeader(log: RaftLog, prevLogIndex: number, entries:
 }
 
 /**
+ * Figure 2's consistency check, with compaction: the log holds prevLogIndex with prevLogTerm, or
+ * prevLogIndex lies inside the compacted prefix. Compacted entries were committed and applied
+ * here, and every leader holds the committed entries at the same index and term (§5.4.3), so the
+ * leader's entry there is ours.
+ */
+export function prevLogAgrees(log: RaftLog, prevLogIndex: number, prevLogTerm: number): boolean {
+  return prevLogIndex < log.baseIndex || log.matches(prevLogIndex, prevLogTerm);
+}
+
+/**
  * The hint in a refusal (§5.3): the follower's term at prevLogIndex and the first index it holds of
  * that term, or, when its log is too short, term 0 and its lastIndex + 1.
  */
 export function rejectionHint(log: RaftLog, prevLogIndex: number): { conflictTerm: number; conflictIndex: number } {
   if (prevLogIndex > log.lastIndex) return { conflictTerm: 0, conflictIndex: log.lastIndex + 1 };
-  if (prevLogIndex === 0) return { conflictTerm: 0, conflictIndex: 1 };
+  // At or before the base nothing conflicts (compacted entries are committed): ask for what follows it.
+  if (prevLogIndex <= log.baseIndex) return { conflictTerm: 0, conflictIndex: log.baseIndex + 1 };
   return { conflictTerm: log.termAt(prevLogIndex) ?? 0, conflictIndex: log.firstIndexOfTermAt(prevLogIndex) };
 }

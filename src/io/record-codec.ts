@@ -3,7 +3,7 @@ import { RaftchartError } from '../protocol/errors.ts';
 import { codesByKind, kindsByCode } from '../protocol/packed-entries.ts';
 import type { LogRecord } from '../protocol/records.ts';
 import type { Entry } from '../protocol/types.ts';
-import { crc32c } from './crc32c.ts';
+import { crc32c } from '../core/crc32c.ts';
 
 /**
  * Binary framing of write-ahead-log records. Every frame is
@@ -11,11 +11,15 @@ import { crc32c } from './crc32c.ts';
  *   [u32 payload length][u8 record type][u32 CRC-32C over type + payload][payload]
  *
  * little-endian. Payloads (uv = unsigned LEB128 varint of a safe integer):
- *   segmentHeader (1): u32 magic 'RCWL', u8 version, uv sequence, uv previousSegmentValidBytes
+ *   segmentHeader (1): u32 magic 'RCWL', u8 version (2), uv sequence, uv previousSegmentValidBytes,
+ *                      uv baseIndex, uv baseTerm (version 1 headers end before the base: 0, 0)
  *   hardState (2):     uv term, u8 hasVote, [uv byte length, UTF-8 votedFor when hasVote]
  *   entries (3):       uv firstIndex, uv count, count × (uv term, u8 kind, uv length, command bytes)
  *   truncate (4):      uv fromIndex
- * An entries record is one contiguous run of indexes, so the index is stored once.
+ *   snapshotHeader (5): u32 magic 'RCSN', u8 version (1), uv index, uv term, uv server count,
+ *                      count × (uv length, UTF-8 id), uv dataBytes, u32 dataChecksum (CRC-32C)
+ * An entries record is one contiguous run of indexes, so the index is stored once. A snapshot
+ * header begins a snapshot file, the data follows it (snapshot-file.ts); it never appears in a segment.
  */
 
 /** The header of every segment file: which segment it is, and how much of the previous one counts. */
@@ -24,10 +28,27 @@ export interface SegmentHeaderRecord {
   readonly sequence: number;
   /** Recovery reads the previous segment only up to here; bytes after it were never confirmed. */
   readonly previousSegmentValidBytes: number;
+  /**
+   * A segment that starts the log afresh after a snapshot (paper §7) names it here: the log it
+   * holds continues the snapshot of index baseIndex and term baseTerm, and needs no earlier
+   * segment. 0, 0 for a segment that continues its predecessor.
+   */
+  readonly baseIndex: number;
+  readonly baseTerm: number;
 }
 
-/** Anything a segment holds. */
-export type WalRecord = LogRecord | SegmentHeaderRecord;
+/** The header of a snapshot file: what the snapshot stands for and how to check its data. */
+export interface SnapshotHeaderRecord {
+  readonly type: 'snapshotHeader';
+  readonly index: number;
+  readonly term: number;
+  readonly servers: readonly string[];
+  readonly dataBytes: number;
+  readonly dataChecksum: number;
+}
+
+/** Anything a segment holds, and the header of a snapshot file. */
+export type WalRecord = LogRecord | SegmentHeaderRecord | SnapshotHeaderRecord;
 
 export const frameHeaderBytes = 9;
 /** The largest payload a frame may carry; a longer length field is damage, not data. */
@@ -36,9 +57,14 @@ export const framePayloadBytesMax = 64 * 1024 * 1024;
 export const nodeIdBytesMax = 1024;
 
 const segmentMagic = 0x4c574352; // 'RCWL' read as little-endian u32
-const formatVersion = 1;
+const snapshotMagic = 0x4e534352; // 'RCSN'
+/** Segment headers are written in version 2 (with the base); version 1 (without) still reads. */
+const formatVersion = 2;
+const snapshotFormatVersion = 1;
+/** The most servers a snapshot header may name. */
+const snapshotServersMax = 1024;
 
-const typeCodes = { segmentHeader: 1, hardState: 2, entries: 3, truncate: 4 } as const;
+const typeCodes = { segmentHeader: 1, hardState: 2, entries: 3, truncate: 4, snapshotHeader: 5 } as const;
 
 /** The CRC-32C of each one-byte type code: the checksum covers type + payload, continued from here. */
 const typeCrcs: readonly number[] = Array.from({ length: 256 }, (_, type) => crc32c(Uint8Array.of(type)));
@@ -168,7 +194,7 @@ function checkFrameAt(bytes: Uint8Array, offset: number, end: number): number | 
   if (length > framePayloadBytesMax) {
     return { offset, reason: 'badLength', message: `payload length ${length} exceeds the ${framePayloadBytesMax}-byte maximum` };
   }
-  if (type < typeCodes.segmentHeader || type > typeCodes.truncate) {
+  if (type < typeCodes.segmentHeader || type > typeCodes.snapshotHeader) {
     return { offset, reason: 'badType', message: `unknown record type ${type}` };
   }
   if (frameHeaderBytes + length > available) {
@@ -186,7 +212,17 @@ function checkFrameAt(bytes: Uint8Array, offset: number, end: number): number | 
 function payloadBytes(record: WalRecord): number {
   switch (record.type) {
     case 'segmentHeader':
-      return 5 + uvarintBytes(record.sequence) + uvarintBytes(record.previousSegmentValidBytes);
+      return 5 + uvarintBytes(record.sequence) + uvarintBytes(record.previousSegmentValidBytes) + uvarintBytes(record.baseIndex) + uvarintBytes(record.baseTerm);
+    case 'snapshotHeader': {
+      assert(record.servers.length <= snapshotServersMax, `a snapshot names ${record.servers.length} servers`);
+      let size = 5 + uvarintBytes(record.index) + uvarintBytes(record.term) + uvarintBytes(record.servers.length) + uvarintBytes(record.dataBytes) + 4;
+      for (const server of record.servers) {
+        const idBytes = Buffer.byteLength(server, 'utf8');
+        assert(idBytes <= nodeIdBytesMax, `server id is ${idBytes} bytes, more than ${nodeIdBytesMax}`);
+        size += uvarintBytes(idBytes) + idBytes;
+      }
+      return size;
+    }
     case 'hardState': {
       const { term, votedFor } = record.hardState;
       if (votedFor === null) return uvarintBytes(term) + 1;
@@ -218,7 +254,23 @@ function writePayload(out: Uint8Array, view: DataView, start: number, record: Wa
       view.setUint32(p, segmentMagic, true);
       out[p + 4] = formatVersion;
       p = writeUvarint(out, p + 5, record.sequence);
-      return writeUvarint(out, p, record.previousSegmentValidBytes);
+      p = writeUvarint(out, p, record.previousSegmentValidBytes);
+      p = writeUvarint(out, p, record.baseIndex);
+      return writeUvarint(out, p, record.baseTerm);
+    case 'snapshotHeader': {
+      view.setUint32(p, snapshotMagic, true);
+      out[p + 4] = snapshotFormatVersion;
+      p = writeUvarint(out, p + 5, record.index);
+      p = writeUvarint(out, p, record.term);
+      p = writeUvarint(out, p, record.servers.length);
+      for (const server of record.servers) {
+        p = writeUvarint(out, p, Buffer.byteLength(server, 'utf8'));
+        p += utf8.encodeInto(server, out.subarray(p)).written;
+      }
+      p = writeUvarint(out, p, record.dataBytes);
+      view.setUint32(p, record.dataChecksum, true);
+      return p + 4;
+    }
     case 'hardState': {
       const { term, votedFor } = record.hardState;
       p = writeUvarint(out, p, term);
@@ -261,8 +313,25 @@ function readPayload(bytes: Uint8Array, type: number, start: number, end: number
     case typeCodes.segmentHeader: {
       if (reader.u32() !== segmentMagic) throw new PayloadError('not a raftchart segment header (bad magic)');
       const version = reader.u8();
-      if (version !== formatVersion) throw new PayloadError(`segment format version ${version}; this raftchart reads ${formatVersion}`);
-      record = { type: 'segmentHeader', sequence: reader.uvarint(), previousSegmentValidBytes: reader.uvarint() };
+      if (version !== 1 && version !== formatVersion) throw new PayloadError(`segment format version ${version}; this raftchart reads 1 and ${formatVersion}`);
+      const sequence = reader.uvarint();
+      const previousSegmentValidBytes = reader.uvarint();
+      const baseIndex = version === 1 ? 0 : reader.uvarint();
+      const baseTerm = version === 1 ? 0 : reader.uvarint();
+      record = { type: 'segmentHeader', sequence, previousSegmentValidBytes, baseIndex, baseTerm };
+      break;
+    }
+    case typeCodes.snapshotHeader: {
+      if (reader.u32() !== snapshotMagic) throw new PayloadError('not a raftchart snapshot header (bad magic)');
+      const version = reader.u8();
+      if (version !== snapshotFormatVersion) throw new PayloadError(`snapshot format version ${version}; this raftchart reads ${snapshotFormatVersion}`);
+      const index = reader.uvarint();
+      const term = reader.uvarint();
+      const count = reader.uvarint();
+      if (count > snapshotServersMax || count > reader.remaining) throw new PayloadError(`a snapshot naming ${count} servers`);
+      const servers: string[] = [];
+      for (let i = 0; i < count; i++) servers.push(reader.utf8(reader.uvarint()));
+      record = { type: 'snapshotHeader', index, term, servers, dataBytes: reader.uvarint(), dataChecksum: reader.u32() };
       break;
     }
     case typeCodes.hardState: {
@@ -358,13 +427,14 @@ class PayloadReader {
     return copied;
   }
 
+  /** A server id (votedFor, a snapshot's servers). */
   utf8(length: number): string {
-    if (length > nodeIdBytesMax) throw new PayloadError(`votedFor of ${length} bytes`);
+    if (length > nodeIdBytesMax) throw new PayloadError(`a server id of ${length} bytes`);
     this.#need(length);
     try {
       return utf8Strict.decode(this.#bytes.subarray(this.position, (this.position += length)));
     } catch {
-      throw new PayloadError('votedFor is not valid UTF-8');
+      throw new PayloadError('a server id is not valid UTF-8');
     }
   }
 

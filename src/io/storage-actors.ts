@@ -1,5 +1,5 @@
 import { fromCallback, type AnyEventObject, type CallbackActorLogic } from 'xstate';
-import { durableLogMachine } from '../../machines/durable-log.machine.ts';
+import { durableLogMachine, type SnapshotWrite } from '../../machines/durable-log.machine.ts';
 import { raftServerMachine } from '../../machines/raft-server.machine.ts';
 import type { LogRecord } from '../protocol/records.ts';
 import type { LogStorage, StorageFailure } from '../protocol/storage.ts';
@@ -7,13 +7,14 @@ import { errorCodeOf } from './file-system-error.ts';
 
 /**
  * The glue between a LogStorage (the Wal, in production) and the charts: the durable-log chart's
- * three storage actors, the durable-log chart with them provided, and the raft-server chart with
+ * four storage actors, the durable-log chart with them provided, and the raft-server chart with
  * that durable log provided. machines/ never imports src/io, so this is where a host wires them.
  */
 
-/** What the durable-log chart gives each storage actor: the records to write (none for a sync). */
+/** What the durable-log chart gives each storage actor: the records to write (none for a sync), or the snapshot to write. */
 export interface StorageActorInput {
   readonly records?: readonly LogRecord[];
+  readonly snapshot?: SnapshotWrite;
 }
 
 /** What a storage actor answers its parent, exactly once, unless it was stopped first. */
@@ -26,11 +27,12 @@ export interface StorageActors {
   readonly writeRecords: StorageActorLogic;
   readonly syncRecords: StorageActorLogic;
   readonly rewriteRecords: StorageActorLogic;
+  readonly writeSnapshot: StorageActorLogic;
 }
 
 /**
- * The three actors the durable-log chart invokes, carried out on `storage`: `writeRecords` calls
- * write(records), `syncRecords` sync(), `rewriteRecords` rewrite(records). Each answers its parent
+ * The four actors the durable-log chart invokes, carried out on `storage`: `writeRecords` calls
+ * write(records), `syncRecords` sync(), `rewriteRecords` rewrite(records), `writeSnapshot` installSnapshot(snapshot, hardState, entries). Each answers its parent
  * once: `storage.done` when the call resolves, `storage.failed { failure: { code, message } }` when
  * it rejects with an operating error (an errno-like code: EIO, ENOSPC, …). A stopped actor (its
  * state was left, or the server stopped) sends nothing, ever. A rejection without such a code is a
@@ -44,6 +46,11 @@ export function storageActors(storage: LogStorage): StorageActors {
     writeRecords: storageCall((input) => storage.write(input.records ?? [])),
     syncRecords: storageCall(() => storage.sync()),
     rewriteRecords: storageCall((input) => storage.rewrite(input.records ?? [])),
+    writeSnapshot: storageCall(async (input) => {
+      const write = input.snapshot;
+      if (write === undefined) throw new TypeError('writeSnapshot without a snapshot');
+      return storage.installSnapshot(write.snapshot, write.hardState, write.entries);
+    }),
   };
 }
 

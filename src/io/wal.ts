@@ -1,14 +1,17 @@
 import { dirname } from 'node:path';
 import { assert } from '../core/assert.ts';
 import { RaftchartError } from '../protocol/errors.ts';
+import { join } from 'node:path';
 import type { LogRecord } from '../protocol/records.ts';
 import type { LogStorage } from '../protocol/storage.ts';
-import type { RecoveredState } from '../protocol/types.ts';
-import { closeQuietly, type FileSystem } from './file-system.ts';
+import type { Entry, HardState, RecoveredState, Snapshot } from '../protocol/types.ts';
+import { closeQuietly, unlinkIfPresent, type FileSystem } from './file-system.ts';
+import { errorCodeOf } from './file-system-error.ts';
 import { encodedBytes, encodeRecords, type WalRecord } from './record-codec.ts';
+import { parseSnapshotFileName, writeSnapshotFile } from './snapshot-file.ts';
 import { acquireLock, isProcessAlive, releaseLock, type HeldLock } from './wal-lock.ts';
-import { recoverLog, type TornTail } from './wal-recovery.ts';
-import { createSegment, type OpenSegment } from './wal-segment.ts';
+import { recoverLog, type KeptSnapshot, type TornTail } from './wal-recovery.ts';
+import { createSegment, parseSegmentFileName, type OpenSegment } from './wal-segment.ts';
 
 export type { TornTail } from './wal-recovery.ts';
 
@@ -62,9 +65,10 @@ export async function openWal(fs: FileSystem, dir: string, options: WalOptions =
     isProcessAlive: options.isProcessAlive ?? isProcessAlive,
   });
   try {
-    const { recovered, tornTail, lastSegment } = await recoverLog(fs, dir, fsync);
+    const { recovered, tornTail, lastSegment, keptSnapshots } = await recoverLog(fs, dir, fsync);
     const start = lastSegment === null ? await startFirstSegment(fs, dir, fsync) : await reopenSegment(fs, lastSegment, fsync);
-    const wal = new Wal(fs, dir, lock, { segmentBytesMax, fsync }, { ...start, lastIndex: recovered.entries.length });
+    const lastIndex = (recovered.snapshot?.index ?? 0) + recovered.entries.length;
+    const wal = new Wal(fs, dir, lock, { segmentBytesMax, fsync }, { ...start, lastIndex, keptSnapshots });
     return { wal, recovered, tornTail };
   } catch (error) {
     // Report what went wrong, not a failure to clean up after it.
@@ -80,10 +84,15 @@ export interface WalStart {
   /** The segment's length when it held only its header; 0 when unknown. */
   readonly headerOnlyBytes: number;
   readonly lastIndex: number;
+  /** The snapshots whose files and log must stay (recovery's keptSnapshots). */
+  readonly keptSnapshots: readonly KeptSnapshot[];
 }
 
-async function startFirstSegment(fs: FileSystem, dir: string, fsync: boolean): Promise<Omit<WalStart, 'lastIndex'>> {
-  const header = encodeRecords([{ type: 'segmentHeader', sequence: 1, previousSegmentValidBytes: 0 }]);
+/** How many snapshots a folder keeps: the newest, and one to fall back to should it break. */
+export const snapshotsKept = 2;
+
+async function startFirstSegment(fs: FileSystem, dir: string, fsync: boolean): Promise<Omit<WalStart, 'lastIndex' | 'keptSnapshots'>> {
+  const header = encodeRecords([{ type: 'segmentHeader', sequence: 1, previousSegmentValidBytes: 0, baseIndex: 0, baseTerm: 0 }]);
   const segment = await createSegment(fs, dir, 1, header, fsync);
   return { segment, bytes: header.length, headerOnlyBytes: header.length };
 }
@@ -92,7 +101,7 @@ async function reopenSegment(
   fs: FileSystem,
   last: { readonly sequence: number; readonly path: string; readonly validBytes: number },
   fsync: boolean,
-): Promise<Omit<WalStart, 'lastIndex'>> {
+): Promise<Omit<WalStart, 'lastIndex' | 'keptSnapshots'>> {
   const file = await fs.openAppend(last.path, 'never');
   try {
     // What recovery read may sit only in the page cache of a process that crashed before its
@@ -126,6 +135,9 @@ export interface WalPosition {
  * - A segment rolls only at a confirmed point (nothing written since the last sync), so no
  *   unconfirmed record ever spans two segments and a rewrite can never duplicate one. A segment
  *   therefore exceeds segmentBytesMax by at most what is written between two syncs.
+ * - installSnapshot() writes the snapshot file, then starts a fresh segment after it (its header
+ *   names the snapshot as its base), then deletes what neither of the two newest snapshots needs:
+ *   older snapshot files and the segments before the older one's base segment (paper §7).
  * - Calls run one at a time in call order (at most pendingOperationsMax queued).
  */
 export class Wal implements LogStorage {
@@ -145,6 +157,8 @@ export class Wal implements LogStorage {
   #failed = false;
   #closed = false;
   #confirmations = 0;
+  /** The snapshots kept, oldest first (at most snapshotsKept). */
+  #kept: KeptSnapshot[];
   #tail: Promise<unknown> = Promise.resolve();
   #pending = 0;
 
@@ -159,6 +173,7 @@ export class Wal implements LogStorage {
     this.#writtenBytes = this.#confirmedBytes = start.bytes;
     this.#headerOnlyBytes = start.headerOnlyBytes;
     this.#writtenLastIndex = this.#confirmedLastIndex = start.lastIndex;
+    this.#kept = [...start.keptSnapshots];
   }
 
   get position(): WalPosition {
@@ -180,6 +195,15 @@ export class Wal implements LogStorage {
 
   async rewrite(records: readonly LogRecord[]): Promise<void> {
     return this.#enqueue(() => this.#rewrite(records));
+  }
+
+  async installSnapshot(snapshot: Snapshot, hardState: HardState, entries: readonly Entry[]): Promise<void> {
+    return this.#enqueue(() => this.#installSnapshot(snapshot, hardState, entries));
+  }
+
+  /** The snapshots this folder keeps, oldest first: index and file. */
+  get snapshots(): readonly { readonly index: number; readonly path: string }[] {
+    return this.#kept.map(({ index, path }) => ({ index, path }));
   }
 
   /** Closes the segment and releases the lock, after every call already made. Idempotent. */
@@ -225,7 +249,7 @@ export class Wal implements LogStorage {
   async #rewrite(records: readonly LogRecord[]): Promise<void> {
     const lastIndex = lastIndexAfter(records, this.#confirmedLastIndex);
     const sequence = this.#segment.sequence + 1;
-    const header: WalRecord = { type: 'segmentHeader', sequence, previousSegmentValidBytes: this.#confirmedBytes };
+    const header: WalRecord = { type: 'segmentHeader', sequence, previousSegmentValidBytes: this.#confirmedBytes, baseIndex: 0, baseTerm: 0 };
     const bytes = encodeRecords([header, ...records]);
     let created: OpenSegment;
     try {
@@ -243,6 +267,60 @@ export class Wal implements LogStorage {
     this.#confirmations++;
   }
 
+  /**
+   * The snapshot file first (written, synced, renamed, folder synced); then the next segment,
+   * created the same way, naming the snapshot as its base and holding the hard state and the
+   * entries that follow the snapshot; only then the deletions. A crash before the segment exists
+   * leaves a snapshot file nothing continues, which recovery passes over. Called at a confirmed
+   * point only (the durable-log chart writes a snapshot alone, after every earlier batch is durable).
+   */
+  async #installSnapshot(snapshot: Snapshot, hardState: HardState, entries: readonly Entry[]): Promise<void> {
+    assert(!this.#failed && this.#writtenBytes === this.#confirmedBytes, 'installSnapshot with unconfirmed writes: the durable log writes a snapshot only at a confirmed point');
+    if (entries.length > 0 && entries[0].index !== snapshot.index + 1) assert(false, `the entries after snapshot ${snapshot.index} start at ${entries[0].index}`);
+    const path = await writeSnapshotFile(this.#fs, this.#dir, snapshot, this.#fsync);
+    const sequence = this.#segment.sequence + 1;
+    const records: WalRecord[] = [
+      { type: 'segmentHeader', sequence, previousSegmentValidBytes: this.#confirmedBytes, baseIndex: snapshot.index, baseTerm: snapshot.term },
+      { type: 'hardState', hardState },
+    ];
+    if (entries.length > 0) records.push({ type: 'entries', entries });
+    const bytes = encodeRecords(records);
+    const created = await createSegment(this.#fs, this.#dir, sequence, bytes, this.#fsync);
+    await closeQuietly(this.#segment.file);
+    this.#segment = created;
+    this.#writtenBytes = this.#confirmedBytes = bytes.length;
+    this.#headerOnlyBytes = 0;
+    this.#writtenLastIndex = this.#confirmedLastIndex = entries.at(-1)?.index ?? snapshot.index;
+    this.#confirmations++;
+    this.#kept = [...this.#kept.filter((kept) => kept.index !== snapshot.index), { index: snapshot.index, path, baseSequence: sequence }].slice(-snapshotsKept);
+    await this.#deleteUnneeded();
+  }
+
+  /**
+   * Deletes the snapshot files not kept and the segments before the oldest kept snapshot's base
+   * segment, then syncs the folder. Best effort: a file left behind costs space, not safety, and
+   * the next snapshot tries again, so a failure here is not a failure of the snapshot.
+   */
+  async #deleteUnneeded(): Promise<void> {
+    const oldest = this.#kept[0];
+    if (oldest === undefined) return;
+    try {
+      const kept = new Set(this.#kept.map((snapshot) => snapshot.path));
+      let deleted = 0;
+      for (const name of await this.#fs.readdir(this.#dir)) {
+        const sequence = parseSegmentFileName(name);
+        const path = join(this.#dir, name);
+        const unneeded = sequence !== null ? sequence < oldest.baseSequence : parseSnapshotFileName(name) !== null && !kept.has(path);
+        if (!unneeded) continue;
+        await unlinkIfPresent(this.#fs, path);
+        deleted++;
+      }
+      if (deleted > 0 && this.#fsync) await this.#fs.syncDir(this.#dir);
+    } catch (error) {
+      if (errorCodeOf(error) === undefined) throw error;
+    }
+  }
+
   /** Rolls only at a confirmed point, and never an empty segment (a huge batch gets one of its own). */
   #shouldRoll(incomingBytes: number): boolean {
     return (
@@ -255,7 +333,7 @@ export class Wal implements LogStorage {
   /** Starts the next segment; the current one is confirmed whole, so its successor claims all of it. */
   async #roll(): Promise<void> {
     const sequence = this.#segment.sequence + 1;
-    const bytes = encodeRecords([{ type: 'segmentHeader', sequence, previousSegmentValidBytes: this.#writtenBytes }]);
+    const bytes = encodeRecords([{ type: 'segmentHeader', sequence, previousSegmentValidBytes: this.#writtenBytes, baseIndex: 0, baseTerm: 0 }]);
     const created = await createSegment(this.#fs, this.#dir, sequence, bytes, this.#fsync);
     await closeQuietly(this.#segment.file);
     this.#segment = created;

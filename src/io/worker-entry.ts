@@ -7,6 +7,7 @@ import { assert } from '../core/assert.ts';
 import { asBatch, isRaftMessageFor } from '../protocol/validate.ts';
 import { RaftchartError } from '../protocol/errors.ts';
 import type { Entry } from '../protocol/types.ts';
+import { canSnapshot, serveStateMachine, type StateMachine } from '../host/state-machine-host.ts';
 import { errorCodeOf } from './file-system-error.ts';
 import { inspectionPoster } from './inspection-events.ts';
 import { FaultFileSystem } from './fault-file-system.ts';
@@ -15,11 +16,11 @@ import { provideDurableLog } from './storage-actors.ts';
 import { openWal, type Wal } from './wal.ts';
 import { ProposedSpans } from './proposed-spans.ts';
 import { watchThreadUsage } from './thread-usage.ts';
-import type { ClientReply, ProposeRequest, ReadyResult, WorkerControl, WorkerCounters, WorkerSetup, WorkerStatus } from './worker-protocol.ts';
+import type { ClientReply, ProposeRequest, ReadyResult, SnapshotOutcome, WorkerControl, WorkerCounters, WorkerSetup, WorkerStatus } from './worker-protocol.ts';
 import { packEntries } from '../protocol/packed-entries.ts';
 import { fromWire, unpackCommands, wireEncoder, type WireMessage } from './worker-wire.ts';
 import { readStatusDetail } from './worker-inspection.ts';
-import { createKeyValueStore, type StateMachine, type StateMachineFactory } from './worker-state-machine.ts';
+import { createKeyValueStore, type StateMachineFactory } from './worker-state-machine.ts';
 
 /**
  * One Raft server in its own worker thread: the raft-server chart, its durable log over the real
@@ -36,6 +37,11 @@ assert(parentPort !== null, 'worker-entry runs only in a worker thread');
 
 let actor: ServerActor | null = null;
 let wal: Wal | null = null;
+/** Whether the state machine can snapshot itself: without it this server never compacts its log. */
+let snapshots = false;
+/** cluster.snapshot() calls waiting for the chart's answer, by request id. */
+const snapshotCalls = new Map<number, (outcome: SnapshotOutcome) => void>();
+let snapshotCallNext = 1;
 let stopped = false;
 let running = false;
 const counters = { messagesReceived: 0, malformedDropped: 0, proposalsReceived: 0, proposeEvents: 0 };
@@ -90,25 +96,13 @@ function readyFailure(error: unknown): ReadyResult {
 /** What this incarnation accepted as proposals: only those entries' results are posted. */
 const proposed = new ProposedSpans();
 
-function applyEntries(stateMachine: StateMachine, entries: readonly Entry[]): void {
-  if (entries.length === 0) return;
+/** Posts an applied run, with the results only of the entries this incarnation accepted as proposals. */
+function postApplied(entries: readonly Entry[], results: readonly unknown[]): void {
   const firstIndex = entries[0].index;
   const span = proposed.take(firstIndex, firstIndex + entries.length - 1);
-  const results: unknown[] = [];
-  for (const entry of entries) {
-    const result = applyOne(stateMachine, entry);
-    if (span !== null && entry.index >= span.from && entry.index <= span.to) results.push(result);
-  }
-  clientOut.push({ type: 'applied', firstIndex, entries: packEntries(entries), resultsFirstIndex: span?.from ?? firstIndex, results });
+  const proposedResults = span === null ? [] : results.slice(span.from - firstIndex, span.to - firstIndex + 1);
+  clientOut.push({ type: 'applied', firstIndex, entries: packEntries(entries), resultsFirstIndex: span?.from ?? firstIndex, results: proposedResults });
   scheduleFlush();
-}
-
-function applyOne(stateMachine: StateMachine, entry: Entry): unknown {
-  try {
-    return stateMachine.apply(entry);
-  } catch (error) {
-    return { error: error instanceof Error ? error.message : String(error) };
-  }
 }
 
 function onBusBatch(data: unknown): void {
@@ -150,8 +144,16 @@ async function start(): Promise<void> {
   const opened = await openWal(faultyDisk ?? new RealFileSystem(), setup.dir, { fsync: setup.fsync, breakLock: setup.breakLock });
   wal = opened.wal;
   const machine = provideDurableLog(opened.wal);
+  snapshots = canSnapshot(stateMachine);
   const server = createActor(machine, {
-    input: { id: setup.id, servers: setup.servers, config: setup.config, randomSeed: setup.randomSeed, recovered: opened.recovered },
+    input: {
+      id: setup.id,
+      servers: setup.servers,
+      config: setup.config,
+      randomSeed: setup.randomSeed,
+      recovered: opened.recovered,
+      stateMachineSnapshots: snapshots,
+    },
     ...(inspection === null ? {} : { inspect: inspection }),
   });
   const encode = wireEncoder();
@@ -159,7 +161,20 @@ async function start(): Promise<void> {
     netOut.push(encode(event.message));
     scheduleFlush();
   });
-  server.on('state.apply', (event) => applyEntries(stateMachine, event.entries));
+  serveStateMachine(server, stateMachine, {
+    onApplied: postApplied,
+    onRestored: (snapshot) => {
+      // Proposals up to the snapshot's index can no longer be answered from this server's applies.
+      proposed.take(0, snapshot.index);
+      clientOut.push({ type: 'restored', index: snapshot.index, term: snapshot.term });
+      scheduleFlush();
+    },
+  });
+  server.on('client.snapshotted', (answer) => {
+    const call = snapshotCalls.get(answer.requestId);
+    snapshotCalls.delete(answer.requestId);
+    call?.(answer.ok ? { ok: true, index: answer.index, term: answer.term } : { ok: false, reason: answer.reason ?? 'failed' });
+  });
   server.on('client.proposed', (event) => {
     if (event.isLeader) proposed.add(event.index, event.count);
     clientOut.push({ type: 'proposed', requestId: event.requestId, isLeader: event.isLeader, term: event.term, index: event.index, count: event.count });
@@ -190,6 +205,9 @@ function readStatus(server: ServerActor): WorkerStatus {
     lastApplied: context.lastApplied,
     lastLogIndex: context.log.lastIndex,
     lastLogTerm: context.log.lastTerm,
+    snapshotIndex: context.snapshot?.index ?? 0,
+    firstLogIndex: context.log.firstIndex,
+    snapshots: !snapshots ? 'unsupported' : context.config.snapshotEvery === 0 ? 'manual' : 'on',
   };
 }
 
@@ -226,6 +244,13 @@ const control: WorkerControl = {
       gcPauseMs: usage.gcPauseMs,
     };
   },
+  snapshot: () =>
+    new Promise<SnapshotOutcome>((resolve) => {
+      assert(actor !== null && running, 'snapshot() before run()');
+      const requestId = snapshotCallNext++;
+      snapshotCalls.set(requestId, resolve);
+      actor.send({ type: 'client.snapshot', requestId });
+    }),
   failDisk: (fault) => {
     if (faultyDisk === null) return false;
     faultyDisk.failOn({ operation: fault.operation, code: fault.code });
@@ -234,6 +259,8 @@ const control: WorkerControl = {
   shutdown: async () => {
     stopped = true;
     actor?.stop();
+    for (const call of snapshotCalls.values()) call({ ok: false, reason: 'stopped' });
+    snapshotCalls.clear();
     setup.busPort.close();
     setup.clientPort.close();
     setup.inspectPort?.close();

@@ -54,10 +54,26 @@ export interface AppliedBatch {
   readonly results: readonly unknown[];
 }
 
+/**
+ * The worker's state machine was replaced by a snapshot of entries 1..index (a restart from it,
+ * or an InstallSnapshot from the leader): applied entries continue after it.
+ */
+export interface RestoredSnapshot {
+  readonly type: 'restored';
+  readonly index: number;
+  readonly term: number;
+}
+
 /** Worker → main on clientPort, in arrays (one per turn). */
 export type ClientReply =
   | { readonly type: 'proposed'; readonly requestId: number; readonly isLeader: boolean; readonly term: number; readonly index: number; readonly count: number }
-  | AppliedBatch;
+  | AppliedBatch
+  | RestoredSnapshot;
+
+/** What a snapshot() call gets: the snapshot made durable, or why there is none. */
+export type SnapshotOutcome =
+  | { readonly ok: true; readonly index: number; readonly term: number }
+  | { readonly ok: false; readonly reason: 'unsupported' | 'failed' | 'stopped' };
 
 /** The chart's view of itself, as the control plane reports it. */
 export interface WorkerStatus {
@@ -71,6 +87,16 @@ export interface WorkerStatus {
   readonly lastApplied: number;
   readonly lastLogIndex: number;
   readonly lastLogTerm: number;
+  /** The last index of the newest durable snapshot (0: none): the log is compacted up to it, less the entries kept. */
+  readonly snapshotIndex: number;
+  /** The first index the log still holds (lastLogIndex + 1 when it holds none). */
+  readonly firstLogIndex: number;
+  /**
+   * 'on': snapshots every snapshotEvery applied entries; 'manual': only on cluster.snapshot()
+   * (snapshotEvery 0); 'unsupported': the state machine has no snapshot()/restore(), so this
+   * server never compacts its log and keeps every entry in memory and on disk.
+   */
+  readonly snapshots: 'on' | 'manual' | 'unsupported';
   /** Only when status() was asked for it (the inspector): computed at the call, never tracked. */
   readonly detail?: WorkerStatusDetail;
 }
@@ -138,6 +164,8 @@ export interface WorkerControl {
   /** The chart's status; with `detail`, also its inner state (WorkerStatus.detail). */
   status(detail?: StatusDetailRequest): WorkerStatus;
   counters(): WorkerCounters;
+  /** Takes a snapshot at the applied index now (or joins the one under way); resolves once it is durable. */
+  snapshot(): Promise<SnapshotOutcome>;
   /** From now on every `operation` on this worker's log fails with `code`; false when diskFaults is off. */
   failDisk(fault: DiskFault): boolean;
   /** Stops the chart and closes the log (releasing its lock); the worker then does nothing more. */

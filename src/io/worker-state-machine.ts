@@ -1,14 +1,14 @@
+import type { StateMachine } from '../host/state-machine-host.ts';
 import type { Entry, NodeId } from '../protocol/types.ts';
 
 /**
- * The replicated state machine a server's worker applies committed entries to, in log order,
- * once per incarnation (a restarted server starts empty and re-applies from index 1).
- * `apply` runs in the worker; its result must be structured-cloneable (it travels to the main
- * thread and resolves proposeAndWait). A thrown error becomes the result `{ error: message }`.
+ * The replicated state machine (src/host/state-machine-host.ts) as a server's worker runs it:
+ * committed entries applied in log order, once per incarnation (a restarted server starts empty,
+ * restores its newest snapshot when it has one, and re-applies the entries after it). `apply`
+ * runs in the worker; its result must be structured-cloneable (it travels to the main thread
+ * and resolves proposeAndWait).
  */
-export interface StateMachine {
-  apply(entry: Entry): unknown;
-}
+export type { StateMachine } from '../host/state-machine-host.ts';
 
 /** What a pluggable state machine module exports (ClusterOptions.stateMachine names it). */
 export type StateMachineFactory = (nodeId: NodeId) => StateMachine;
@@ -19,10 +19,24 @@ export type StateMachineFactory = (nodeId: NodeId) => StateMachine;
  * - `{"op":"get","key":K}` → `{ ok: true, value: V | null }`
  * - `{"op":"delete","key":K}` → `{ ok: true, previous: V | null }`
  * Anything else (not JSON, an unknown op) → `{ ok: false, error }`, and the store is unchanged.
- * No-op and config entries change nothing and give null.
+ * No-op and config entries change nothing and give null. Its snapshot is the UTF-8 JSON of its
+ * [key, value] pairs, in insertion order.
  */
 export class KeyValueStore implements StateMachine {
-  readonly #values = new Map<string, unknown>();
+  #values = new Map<string, unknown>();
+
+  snapshot(): Uint8Array {
+    return utf8Encoder.encode(JSON.stringify([...this.#values]));
+  }
+
+  /** Replaces the whole store; throws on bytes that are not one of its snapshots (the store is then unchanged). */
+  restore(bytes: Uint8Array): void {
+    const pairs: unknown = JSON.parse(utf8.decode(bytes));
+    if (!Array.isArray(pairs) || !pairs.every((pair) => Array.isArray(pair) && pair.length === 2 && typeof pair[0] === 'string')) {
+      throw new TypeError('not a KeyValueStore snapshot: expected a JSON array of [key, value] pairs');
+    }
+    this.#values = new Map(pairs as [string, unknown][]);
+  }
 
   apply(entry: Entry): unknown {
     if (entry.kind !== 'command') return null;
@@ -53,6 +67,7 @@ interface KeyValueCommand {
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+const utf8Encoder = new TextEncoder();
 
 /** The command, or why it is not one. */
 function parseCommand(bytes: Uint8Array): KeyValueCommand | string {
@@ -68,8 +83,6 @@ function parseCommand(bytes: Uint8Array): KeyValueCommand | string {
   if (typeof key !== 'string') return 'key must be a string';
   return { op, key, value: (parsed as { value?: unknown }).value };
 }
-
-const utf8Encoder = new TextEncoder();
 
 /** Encodes a command for the default KeyValueStore. */
 export function encodeKeyValueCommand(command: KeyValueCommand): Uint8Array {

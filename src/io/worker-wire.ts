@@ -52,9 +52,14 @@ function isPacked(value: unknown): value is PackedEntries {
   );
 }
 
-/** A message ready to post: an AppendEntries gets its entries packed. */
+/**
+ * A message ready to post: an AppendEntries gets its entries packed; an InstallSnapshot's chunk,
+ * a view into the whole snapshot, is copied out (structured clone would copy the whole buffer).
+ */
 export function toWire(message: RaftMessage): WireMessage {
-  return message.type === 'rpc.appendEntries' ? { ...message, entries: packEntries(message.entries) } : message;
+  if (message.type === 'rpc.appendEntries') return { ...message, entries: packEntries(message.entries) };
+  if (message.type === 'rpc.installSnapshot' && message.data.byteLength !== message.data.buffer.byteLength) return { ...message, data: message.data.slice() };
+  return message;
 }
 
 /**

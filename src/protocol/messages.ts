@@ -51,8 +51,47 @@ export interface AppendEntriesReply {
   readonly conflictIndex: number;
 }
 
+/**
+ * InstallSnapshot (paper §7, Figure 13): a leader whose log no longer holds what a follower
+ * needs sends its snapshot instead, one chunk per message, one chunk in flight per follower.
+ * `data` is bytes [offset, offset + data.length) of a snapshot of `totalBytes` bytes whose
+ * CRC-32C is `checksum`; `done` marks the last chunk.
+ */
+export interface InstallSnapshot {
+  readonly type: 'rpc.installSnapshot';
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly term: number;
+  readonly lastIncludedIndex: number;
+  readonly lastIncludedTerm: number;
+  /** The configuration at lastIncludedIndex. */
+  readonly servers: readonly NodeId[];
+  readonly offset: number;
+  readonly data: Uint8Array;
+  readonly done: boolean;
+  readonly totalBytes: number;
+  readonly checksum: number;
+}
+
+/**
+ * The reply to an InstallSnapshot. `offset` is how many bytes of that snapshot the follower now
+ * holds, in order: where the next chunk must start (0 when it has to start over). `installed`
+ * says the follower holds the snapshot's state durably (it installed it, or its own log already
+ * had it committed): its log then agrees with the leader's up to `matchIndex`.
+ */
+export interface InstallSnapshotReply {
+  readonly type: 'rpc.installSnapshot.reply';
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly term: number;
+  readonly lastIncludedIndex: number;
+  readonly offset: number;
+  readonly installed: boolean;
+  readonly matchIndex: number;
+}
+
 /** Every message that servers exchange. The message's `type` is the event type the chart receives. */
-export type RaftMessage = RequestVote | RequestVoteReply | AppendEntries | AppendEntriesReply;
+export type RaftMessage = RequestVote | RequestVoteReply | AppendEntries | AppendEntriesReply | InstallSnapshot | InstallSnapshotReply;
 
 export type RaftMessageType = RaftMessage['type'];
 
@@ -61,4 +100,6 @@ export const raftMessageTypes: readonly RaftMessageType[] = [
   'rpc.requestVote.reply',
   'rpc.appendEntries',
   'rpc.appendEntries.reply',
+  'rpc.installSnapshot',
+  'rpc.installSnapshot.reply',
 ];

@@ -17,4 +17,6 @@ export interface DurablePosition {
   readonly lastIndex: number;
   readonly lastTerm: number;
   readonly hardState: HardState;
+  /** The index of the newest durable snapshot (0: none): the log is compacted up to it. */
+  readonly snapshotIndex: number;
 }

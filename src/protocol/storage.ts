@@ -1,4 +1,5 @@
 import type { LogRecord } from './records.ts';
+import type { Entry, HardState, Snapshot } from './types.ts';
 
 /**
  * The I/O a durable log needs, as promises. The durable-log chart decides when to call each
@@ -16,6 +17,12 @@ export interface LogStorage {
   sync(): Promise<void>;
   /** After a failure: a fresh segment holding `records` again, synced with its folder. */
   rewrite(records: readonly LogRecord[]): Promise<void>;
+  /**
+   * Makes `snapshot` durable and starts the log afresh after it, holding `hardState` and `entries`
+   * (which follow the snapshot's index); then may delete what no kept snapshot needs. Called only
+   * when everything written is synced. On rejection it may simply be called again.
+   */
+  installSnapshot(snapshot: Snapshot, hardState: HardState, entries: readonly Entry[]): Promise<void>;
   /** Release the files and the folder lock. Nothing unsynced is flushed. */
   close(): Promise<void>;
 }

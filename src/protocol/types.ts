@@ -24,10 +24,30 @@ export interface HardState {
   readonly votedFor: NodeId | null;
 }
 
-/** What recovery hands to a restarting server: its last synced hard state and log. */
+/**
+ * What a snapshot stands for (paper §7, Figure 13): the state machine after applying entries
+ * 1..index, the term of entry `index`, and the configuration then. Index 0 is "no snapshot".
+ */
+export interface SnapshotMeta {
+  /** The last included index. */
+  readonly index: number;
+  /** The last included term. */
+  readonly term: number;
+  /** The voting servers at `index`: the configuration a server restored from it belongs to. */
+  readonly servers: readonly NodeId[];
+}
+
+/** A snapshot with its state machine bytes (what `StateMachine.snapshot()` returned). */
+export interface Snapshot extends SnapshotMeta {
+  readonly data: Uint8Array;
+}
+
+/** What recovery hands to a restarting server: its last synced hard state, snapshot and log. */
 export interface RecoveredState {
   readonly hardState: HardState;
-  /** Entries 1..n in order; entries[i].index === i + 1. */
+  /** The snapshot the log continues from; omitted or null: none, the log starts at index 1. */
+  readonly snapshot?: Snapshot | null;
+  /** The entries after the snapshot (after index 0 without one), in order and contiguous. */
   readonly entries: readonly Entry[];
 }
 

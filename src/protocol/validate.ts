@@ -11,6 +11,12 @@ import type { Entry, EntryKind, NodeId } from './types.ts';
 export const entriesPerMessageMax = 65_536;
 /** The most bytes one command may hold: the API refuses bigger ones with CommandTooLarge. */
 export const commandBytesMax = 1 << 20;
+/** The largest snapshot a server takes from a leader; a bigger one is refused as damage. */
+export const snapshotBytesMax = 1 << 30;
+/** The most snapshot bytes one InstallSnapshot may carry across a boundary; the chart sends at most snapshotChunkBytesMax (1 MiB). */
+export const snapshotChunkBytesWireMax = 64 << 20;
+/** The most servers a snapshot's configuration may name. */
+const serversMax = 1024;
 /** The most messages one batch may hold; a bigger batch is dropped whole. */
 export const messagesPerBatchMax = 100_000;
 /** Node ids are short names ('n1' … 'n9'); anything long is garbage. */
@@ -82,9 +88,25 @@ export function raftMessageProblem(value: unknown, self: NodeId): string | null 
       return isCount(value.prevLogIndex) && isCount(value.matchIndex) && isCount(value.conflictTerm) && isCount(value.conflictIndex)
         ? null
         : 'bad index';
+    case 'rpc.installSnapshot':
+      return installSnapshotProblem(value);
+    case 'rpc.installSnapshot.reply':
+      if (typeof value.installed !== 'boolean') return 'bad installed';
+      return isCount(value.lastIncludedIndex) && isCount(value.offset) && isCount(value.matchIndex) ? null : 'bad index';
     default:
       return 'unknown type';
   }
+}
+
+/** Why `value` (an object of type rpc.installSnapshot) is not a well-formed InstallSnapshot, or null. */
+function installSnapshotProblem(value: Record<string, unknown>): string | null {
+  if (!isCount(value.lastIncludedIndex) || value.lastIncludedIndex < 1 || !isCount(value.lastIncludedTerm) || value.lastIncludedTerm < 1) return 'bad snapshot position';
+  if (!Array.isArray(value.servers) || value.servers.length === 0 || value.servers.length > serversMax || !value.servers.every(isNodeId)) return 'bad servers';
+  if (!isCount(value.totalBytes) || value.totalBytes > snapshotBytesMax) return 'bad totalBytes';
+  if (!(value.data instanceof Uint8Array) || value.data.byteLength > snapshotChunkBytesWireMax) return 'bad data';
+  if (!isCount(value.offset) || value.offset + value.data.byteLength > value.totalBytes) return 'bad offset';
+  if (typeof value.done !== 'boolean' || (value.done && value.offset + value.data.byteLength !== value.totalBytes)) return 'bad done';
+  return isCount(value.checksum) && value.checksum <= 0xffffffff ? null : 'bad checksum';
 }
 
 /** True when `value` is a well-formed RaftMessage addressed to `self`; see raftMessageProblem. */

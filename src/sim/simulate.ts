@@ -576,6 +576,10 @@ function describeMessage(m: RaftMessage): string {
       return `${head} prev=${m.prevLogIndex}/t${m.prevLogTerm} entries=${m.entries.length} commit=${m.leaderCommit}`;
     case 'rpc.appendEntries.reply':
       return `${head} ${m.success ? `ok match=${m.matchIndex}` : `refused at ${m.prevLogIndex} hint=t${m.conflictTerm}@${m.conflictIndex}`}`;
+    case 'rpc.installSnapshot':
+      return `${head} snapshot=${m.lastIncludedIndex}/t${m.lastIncludedTerm} bytes ${m.offset}+${m.data.byteLength}/${m.totalBytes}${m.done ? ' done' : ''}`;
+    case 'rpc.installSnapshot.reply':
+      return `${head} snapshot=${m.lastIncludedIndex} ${m.installed ? `installed match=${m.matchIndex}` : `holds ${m.offset} bytes`}`;
   }
 }
 

@@ -339,6 +339,7 @@ describe('durable-log handle', () => {
     const { wal } = await openWal(new MemoryFileSystem(), dir);
     const written: LogRecord[][] = [];
     const storage: LogStorage = {
+      installSnapshot: async () => Promise.reject(new Error('no snapshot in this test')),
       write: (records) => {
         written.push([...records]);
         return wal.write(records);
@@ -368,6 +369,7 @@ describe('storage actors', () => {
     let finishWrite: () => void = () => undefined;
     const calls: string[] = [];
     const storage: LogStorage = {
+      installSnapshot: async () => Promise.reject(new Error('no snapshot in this test')),
       write: () => {
         calls.push('write');
         return new Promise<void>((resolve) => (finishWrite = resolve));
@@ -395,6 +397,7 @@ describe('storage actors', () => {
   it('treat a rejection without an errno code (a failed assert in the storage) as a bug: the actor errors, nothing is retried', async () => {
     const calls: string[] = [];
     const storage: LogStorage = {
+      installSnapshot: async () => Promise.reject(new Error('no snapshot in this test')),
       write: async () => {
         calls.push('write');
         throw new AssertionError('a gap in the log');

@@ -21,7 +21,7 @@ describe('inspection event summaries', () => {
     expect(summary).toEqual({
       currentTerm: 3,
       votedFor: null,
-      log: { class: 'RaftLog', lastIndex: 2, lastTerm: 3, removalCount: 0 },
+      log: { class: 'RaftLog', baseIndex: 0, baseTerm: 0, firstIndex: 1, lastIndex: 2, lastTerm: 3, removalCount: 0 },
       commands: [...Array.from({ length: summaryArrayItemsMax }, (_, i) => `[${i} bytes]`), `… ${20 - summaryArrayItemsMax} more`],
       progress: { n2: { nextIndex: 3, matchIndex: 2 } },
     });

@@ -12,10 +12,10 @@ import {
   framePayloadBytesMax,
   type WalRecord,
 } from '../../src/io/record-codec.ts';
-import { crc32c } from '../../src/io/crc32c.ts';
+import { crc32c } from '../../src/core/crc32c.ts';
 import { comparableRecords, entries, hardState, recordArbitrary } from './records.ts';
 
-const header: WalRecord = { type: 'segmentHeader', sequence: 7, previousSegmentValidBytes: 123_456_789_012 };
+const header: WalRecord = { type: 'segmentHeader', sequence: 7, previousSegmentValidBytes: 123_456_789_012, baseIndex: 0, baseTerm: 0 };
 
 describe('record codec', () => {
   it('round-trips any list of records of every type, including empty and large commands', () => {

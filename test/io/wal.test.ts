@@ -39,7 +39,7 @@ describe('write-ahead log', () => {
     fs.crash();
     const { recovered: after, tornTail } = await reopen(fs);
 
-    expect(recovered).toEqual({ hardState: { term: 0, votedFor: null }, entries: [] });
+    expect(recovered).toEqual({ hardState: { term: 0, votedFor: null }, snapshot: null, entries: [] });
     expect(comparable(after)).toEqual(comparable(replayModel(records)));
     expect(tornTail).toBeNull();
   });

@@ -156,12 +156,12 @@ describe('durable-log chart: group commit', () => {
     log.storage.succeed();
 
     expect(log.reports).toEqual([
-      { type: 'log.synced', position: { seq: 1, lastIndex: 0, lastTerm: 0, hardState: { term: 1, votedFor: 'n1' } } },
+      { type: 'log.synced', position: { seq: 1, lastIndex: 0, lastTerm: 0, hardState: { term: 1, votedFor: 'n1' }, snapshotIndex: 0 } },
     ]);
     log.storage.succeed();
     log.storage.succeed();
     expect(log.reports.slice(1)).toEqual([
-      { type: 'log.synced', position: { seq: 3, lastIndex: 2, lastTerm: 1, hardState: { term: 1, votedFor: 'n1' } } },
+      { type: 'log.synced', position: { seq: 3, lastIndex: 2, lastTerm: 1, hardState: { term: 1, votedFor: 'n1' }, snapshotIndex: 0 } },
     ]);
   });
 

@@ -5,7 +5,7 @@ import { directedGraphView, edgeLines, walkerView } from './chart-edges.ts';
 
 const graph = machineGraph(raftServerMachine);
 const edges = graph.transitions;
-const rpcEvents = ['rpc.requestVote', 'rpc.requestVote.reply', 'rpc.appendEntries', 'rpc.appendEntries.reply'];
+const rpcEvents = ['rpc.requestVote', 'rpc.requestVote.reply', 'rpc.appendEntries', 'rpc.appendEntries.reply', 'rpc.installSnapshot', 'rpc.installSnapshot.reply'];
 
 describe('raft-server chart as a graph (§5.1, Figure 4)', () => {
   it('has the roles of Figure 4 and the transitions between them', () => {
@@ -23,7 +23,7 @@ describe('raft-server chart as a graph (§5.1, Figure 4)', () => {
     expect(edges).toContainEqual(
       expect.objectContaining({ source: 'candidate', event: 'rpc.appendEntries', targets: ['follower'], guard: 'isCurrentTerm' }),
     );
-    // leader (and candidate) → follower: discovers a server with a higher term, on any of the four messages.
+    // leader (and candidate) → follower: discovers a server with a higher term, on any of the six messages.
     for (const event of rpcEvents) {
       expect(edges).toContainEqual(expect.objectContaining({ source: '', event, targets: ['follower'], guard: 'hasHigherTerm' }));
     }
@@ -39,13 +39,18 @@ describe('raft-server chart as a graph (§5.1, Figure 4)', () => {
   it('has exactly these states', () => {
     expect(graph.states.map((state) => `${state.path || '(machine)'}: ${state.type}${state.initial === null ? '' : ` → ${state.initial}`}`)).toEqual([
       '(machine): compound → follower',
-      'follower: atomic',
+      'follower: compound → follower.listening',
+      'follower.listening: atomic',
+      'follower.receivingSnapshot: atomic',
       'candidate: compound → candidate.persistingVote',
       'candidate.persistingVote: atomic',
       'candidate.requestingVotes: compound → candidate.requestingVotes.awaitingVotes',
       'candidate.requestingVotes.awaitingVotes: atomic',
-      'leader: compound → leader.replicating',
+      'leader: parallel',
       'leader.replicating: atomic',
+      'leader.snapshots: compound → leader.snapshots.idle',
+      'leader.snapshots.idle: atomic',
+      'leader.snapshots.sendingSnapshot: atomic',
       'failed: atomic',
     ]);
   });
@@ -56,8 +61,18 @@ describe('raft-server chart as a graph (§5.1, Figure 4)', () => {
       '(machine) --rpc.requestVote.reply [hasHigherTerm]--> follower',
       '(machine) --rpc.appendEntries [hasHigherTerm]--> follower',
       '(machine) --rpc.appendEntries.reply [hasHigherTerm]--> follower',
+      '(machine) --rpc.installSnapshot [hasHigherTerm]--> follower',
+      '(machine) --rpc.installSnapshot.reply [hasHigherTerm]--> follower',
+      '(machine) --log.synced [completesPendingSnapshot]--> (stays)',
       '(machine) --log.synced--> (stays)',
       '(machine) --log.failed--> failed',
+      '(machine) --client.snapshot [not(canSnapshot)]--> (stays)',
+      '(machine) --client.snapshot [isSnapshotUnderWay]--> (stays)',
+      '(machine) --client.snapshot [hasAppliedPastSnapshot]--> (stays)',
+      '(machine) --client.snapshot--> (stays)',
+      '(machine) --state.snapshotted [isSnapshotAwaited]--> (stays)',
+      '(machine) --state.snapshotFailed [isSnapshotAwaited]--> (stays)',
+      '(machine) --always [isSnapshotDue]--> (stays)',
       'follower --rpc.requestVote [isStaleTerm]--> (stays)',
       'follower --rpc.requestVote [and(isCurrentTerm, hasVotedForCandidate)]--> follower (reenter)',
       'follower --rpc.requestVote [and(isCurrentTerm, hasNotVotedForAnother, isCandidateLogUpToDate)]--> follower (reenter)',
@@ -65,12 +80,20 @@ describe('raft-server chart as a graph (§5.1, Figure 4)', () => {
       'follower --rpc.appendEntries [isStaleTerm]--> (stays)',
       'follower --rpc.appendEntries [and(isCurrentTerm, prevLogMatches)]--> follower (reenter)',
       'follower --rpc.appendEntries [isCurrentTerm]--> follower (reenter)',
+      'follower --rpc.installSnapshot [isStaleTerm]--> (stays)',
+      'follower --rpc.installSnapshot [and(isCurrentTerm, isSnapshotCovered)]--> follower.listening (reenter)',
+      'follower --rpc.installSnapshot [and(isCurrentTerm, isSnapshotChunkExpected, completesIntactSnapshot)]--> follower.listening (reenter)',
+      'follower --rpc.installSnapshot [and(isCurrentTerm, isSnapshotChunkExpected, not(isLastSnapshotChunk))]--> follower.receivingSnapshot (reenter)',
+      'follower --rpc.installSnapshot [and(isCurrentTerm, isSnapshotChunkExpected)]--> follower.listening (reenter)',
+      'follower --rpc.installSnapshot [isCurrentTerm]--> follower.receivingSnapshot (reenter)',
       'follower --client.propose--> (stays)',
       'follower --after electionTimeout--> candidate',
       'candidate --rpc.requestVote [isStaleTerm]--> (stays)',
       'candidate --rpc.requestVote [isCurrentTerm]--> (stays)',
       'candidate --rpc.appendEntries [isStaleTerm]--> (stays)',
       'candidate --rpc.appendEntries [isCurrentTerm]--> follower',
+      'candidate --rpc.installSnapshot [isStaleTerm]--> (stays)',
+      'candidate --rpc.installSnapshot [isCurrentTerm]--> follower',
       'candidate --client.propose--> (stays)',
       'candidate --after electionTimeout--> candidate (reenter)',
       'candidate.persistingVote --always [isLogSynced]--> candidate.requestingVotes',
@@ -81,18 +104,26 @@ describe('raft-server chart as a graph (§5.1, Figure 4)', () => {
       'leader --client.propose--> (stays)',
       'leader --rpc.appendEntries.reply [and(isCurrentTerm, isAppendSuccess)]--> (stays)',
       'leader --rpc.appendEntries.reply [isCurrentTerm]--> (stays)',
+      'leader --rpc.installSnapshot.reply [isCurrentTerm]--> (stays)',
       'leader --rpc.requestVote [isStaleTerm]--> (stays)',
       'leader --rpc.requestVote [isCurrentTerm]--> (stays)',
       'leader --rpc.appendEntries [isStaleTerm]--> (stays)',
       'leader --rpc.appendEntries [isCurrentTerm]--> (stays)',
+      'leader --rpc.installSnapshot [isStaleTerm]--> (stays)',
+      'leader --rpc.installSnapshot [isCurrentTerm]--> (stays)',
       'leader --always [canCommitQuorumIndex]--> (stays)',
       'leader.replicating --after heartbeatInterval [hasLostQuorum]--> follower',
       'leader.replicating --after heartbeatInterval--> leader.replicating (reenter)',
+      'leader.snapshots.idle --always [isAnyFollowerSentSnapshot]--> leader.snapshots.sendingSnapshot',
+      'leader.snapshots.sendingSnapshot --always [not(isAnyFollowerSentSnapshot)]--> leader.snapshots.idle',
       'failed --rpc.requestVote--> (stays)',
       'failed --rpc.requestVote.reply--> (stays)',
       'failed --rpc.appendEntries--> (stays)',
       'failed --rpc.appendEntries.reply--> (stays)',
+      'failed --rpc.installSnapshot--> (stays)',
+      'failed --rpc.installSnapshot.reply--> (stays)',
       'failed --client.propose--> (stays)',
+      'failed --client.snapshot--> (stays)',
     ]);
   });
 

@@ -1,9 +1,18 @@
 import { createActor } from 'xstate';
 import { durableLogMachine } from '../../machines/durable-log.machine.ts';
-import { raftServerMachine, roleOf, type ProposalAnswer } from '../../machines/raft-server.machine.ts';
+import { raftServerMachine, roleOf, type ProposalAnswer, type SnapshotAnswer } from '../../machines/raft-server.machine.ts';
 import type { RaftConfig } from '../../src/core/config.ts';
-import type { AppendEntries, AppendEntriesReply, RaftMessage, RequestVote, RequestVoteReply } from '../../src/protocol/messages.ts';
-import type { Entry, NodeId, RecoveredState, Role } from '../../src/protocol/types.ts';
+import type {
+  AppendEntries,
+  AppendEntriesReply,
+  InstallSnapshot,
+  InstallSnapshotReply,
+  RaftMessage,
+  RequestVote,
+  RequestVoteReply,
+} from '../../src/protocol/messages.ts';
+import type { Entry, NodeId, RecoveredState, Role, Snapshot } from '../../src/protocol/types.ts';
+import { serveStateMachine, type StateMachine } from '../../src/host/state-machine-host.ts';
 import type { RaftServerActor } from '../../src/sim/server-actor.ts';
 import { VirtualClock } from '../../src/sim/virtual-clock.ts';
 import type { Schedule } from '../../src/sim/virtual-disk.ts';
@@ -21,7 +30,11 @@ export class PaperCluster {
   readonly ids: readonly NodeId[];
   readonly inFlight: RaftMessage[] = [];
   readonly applied = new Map<NodeId, Entry[]>();
+  /** Per server (this incarnation): the snapshots its state machine was restored from, in order. */
+  readonly restored = new Map<NodeId, Snapshot[]>();
   readonly answers: ProposalAnswer[] = [];
+  readonly snapshotAnswers: SnapshotAnswer[] = [];
+  private readonly stateMachines = new Map<NodeId, CommandListMachine>();
   private readonly clocks = new Map<NodeId, VirtualClock>();
   private readonly actors = new Map<NodeId, RaftServerActor>();
   private readonly storage: PaperDisks;
@@ -64,12 +77,19 @@ export class PaperCluster {
     };
     const durableLog = durableLogMachine.provide({ actors: disk.actors(schedule) });
     const actor = createActor((this.options.machine ?? raftServerMachine).provide({ actors: { durableLog } }), {
-      input: { id, servers: this.ids, config: this.options.config, randomSeed: this.options.seed ?? 1, recovered: disk.open() },
+      input: { id, servers: this.ids, config: this.options.config, randomSeed: this.options.seed ?? 1, recovered: disk.open(), stateMachineSnapshots: true },
       clock,
     });
+    const stateMachine = new CommandListMachine();
+    this.stateMachines.set(id, stateMachine);
+    this.restored.set(id, []);
     actor.on('net.send', ({ message }) => this.inFlight.push(message));
-    actor.on('state.apply', ({ entries }) => this.applied.get(id)?.push(...entries));
+    serveStateMachine(actor, stateMachine, {
+      onApplied: (entries) => this.applied.get(id)?.push(...entries),
+      onRestored: (snapshot) => this.restored.get(id)?.push(snapshot),
+    });
     actor.on('client.proposed', (answer) => this.answers.push(answer));
+    actor.on('client.snapshotted', (answer) => this.snapshotAnswers.push(answer));
     actor.subscribe({ error: (error) => this.errors.push(error) });
     this.actors.set(id, actor);
     actor.start();
@@ -160,6 +180,20 @@ export class PaperCluster {
     if (this.role(id) !== 'leader') throw new Error(`${id} did not win: ${this.role(id)}`);
   }
 
+  /** The commands `id`'s state machine holds, in the order applied (restored ones first). */
+  stateOf(id: NodeId): string[] {
+    const machine = this.stateMachines.get(id);
+    if (machine === undefined) throw new Error(`server ${id} has no state machine`);
+    return [...machine.commands];
+  }
+
+  /** Asks `id` for a snapshot now (client.snapshot); returns the answer once it came, or null while it is under way. */
+  snapshot(id: NodeId): SnapshotAnswer | null {
+    const requestId = 1000 + this.snapshotAnswers.length;
+    this.send(id, { type: 'client.snapshot', requestId });
+    return this.snapshotAnswers.find((a) => a.requestId === requestId) ?? null;
+  }
+
   role(id: NodeId): Role | 'failed' {
     return roleOf(this.actor(id).getSnapshot());
   }
@@ -209,6 +243,24 @@ export class PaperCluster {
   }
 }
 
+/** The harness's state machine: the commands applied, as text; its snapshot is their JSON. */
+class CommandListMachine implements StateMachine {
+  commands: string[] = [];
+
+  apply(entry: Entry): unknown {
+    if (entry.kind === 'command') this.commands.push(new TextDecoder().decode(entry.command));
+    return this.commands.length;
+  }
+
+  snapshot(): Uint8Array {
+    return new TextEncoder().encode(JSON.stringify(this.commands));
+  }
+
+  restore(bytes: Uint8Array): void {
+    this.commands = JSON.parse(new TextDecoder().decode(bytes)) as string[];
+  }
+}
+
 function paperDisksOf(kind: PaperStorageKind): PaperDisks {
   switch (kind) {
     case 'virtual':
@@ -251,4 +303,26 @@ export function appendEntriesReply(
   fields: Pick<AppendEntriesReply, 'from' | 'to' | 'term'> & Partial<AppendEntriesReply>,
 ): AppendEntriesReply {
   return { type: 'rpc.appendEntries.reply', success: true, prevLogIndex: 0, matchIndex: 0, conflictTerm: 0, conflictIndex: 0, ...fields };
+}
+
+/** A hand-made InstallSnapshot: the whole of a small snapshot at index 1 in one chunk unless told. */
+export function installSnapshot(fields: Pick<InstallSnapshot, 'from' | 'to' | 'term'> & Partial<InstallSnapshot>): InstallSnapshot {
+  const data = fields.data ?? new TextEncoder().encode('state');
+  return {
+    type: 'rpc.installSnapshot',
+    lastIncludedIndex: 1,
+    lastIncludedTerm: 1,
+    servers: ['n1', 'n2', 'n3'],
+    offset: 0,
+    data,
+    done: true,
+    totalBytes: data.byteLength,
+    checksum: 0,
+    ...fields,
+  };
+}
+
+/** A hand-made InstallSnapshot reply: nothing held unless told. */
+export function installSnapshotReply(fields: Pick<InstallSnapshotReply, 'from' | 'to' | 'term'> & Partial<InstallSnapshotReply>): InstallSnapshotReply {
+  return { type: 'rpc.installSnapshot.reply', lastIncludedIndex: 1, offset: 0, installed: false, matchIndex: 0, ...fields };
 }

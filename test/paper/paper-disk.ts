@@ -1,3 +1,4 @@
+import type { SnapshotWrite } from '../../machines/durable-log.machine.ts';
 import type { LogRecord } from '../../src/protocol/records.ts';
 import type { RecoveredState } from '../../src/protocol/types.ts';
 import type { StorageActors } from '../../src/io/storage-actors.ts';
@@ -51,11 +52,22 @@ export function recordsOf(recovered: RecoveredState): LogRecord[] {
   return records;
 }
 
+/** The snapshot install that makes `recovered` durable when it starts from a snapshot, else null. */
+export function snapshotWriteOf(recovered: RecoveredState): SnapshotWrite | null {
+  const snapshot = recovered.snapshot ?? null;
+  return snapshot === null ? null : { snapshot, hardState: recovered.hardState, entries: recovered.entries };
+}
+
 /** The simulator's virtual disk: a write lands at once, a sync completes when `schedule` runs it. */
 export class VirtualPaperDisk implements PaperDisk {
   readonly #disk = new VirtualDisk();
 
   seed(recovered: RecoveredState): void {
+    const snapshot = snapshotWriteOf(recovered);
+    if (snapshot !== null) {
+      this.#disk.installSnapshot(snapshot);
+      return;
+    }
     this.#disk.write(recordsOf(recovered));
     this.#disk.sync();
   }

@@ -5,6 +5,8 @@ import {
   PaperCluster,
   appendEntries,
   appendEntriesReply,
+  installSnapshot,
+  installSnapshotReply,
   entriesOfTerms,
   isMessage,
   requestVote,
@@ -45,18 +47,21 @@ function n1As(role: Role): PaperCluster {
   return cluster;
 }
 
-/** One message of each of the four types from n3 to n1 in `term`. Neither request can win n1's vote or log. */
+/** One message of each of the six types from n3 to n1 in `term`. No request can win n1's vote or log. */
 const higherTermMessages: Record<RaftMessage['type'], (term: number) => RaftMessage> = {
   // n3's log is empty, so n1 (holding index 1) refuses the vote once it has adopted the term.
   'rpc.requestVote': (term) => requestVote({ from: 'n3', to: 'n1', term }),
   'rpc.requestVote.reply': (term) => requestVoteReply({ from: 'n3', to: 'n1', term, voteGranted: false }),
   'rpc.appendEntries': (term) => appendEntries({ from: 'n3', to: 'n1', term }),
   'rpc.appendEntries.reply': (term) => appendEntriesReply({ from: 'n3', to: 'n1', term, success: false }),
+  // The checksum does not match, so n1 takes nothing from it.
+  'rpc.installSnapshot': (term) => installSnapshot({ from: 'n3', to: 'n1', term }),
+  'rpc.installSnapshot.reply': (term) => installSnapshotReply({ from: 'n3', to: 'n1', term }),
 };
 
 describe('terms (§5.1)', () => {
   it.each<Role>(['follower', 'candidate', 'leader'])(
-    'makes a %s that sees a higher term in any of the four messages adopt it, clear its vote and become follower (§5.1)',
+    'makes a %s that sees a higher term in any of the six messages adopt it, clear its vote and become follower (§5.1)',
     (role) => {
       for (const [type, make] of Object.entries(higherTermMessages)) {
         const cluster = n1As(role);
@@ -70,7 +75,7 @@ describe('terms (§5.1)', () => {
         });
         // The new term is on disk before anything is said in it (Figure 2: persistent state).
         expect(cluster.disk('n1').recover().hardState).toEqual({ term: 5, votedFor: null });
-        expect(context.leaderId).toBe(type === 'rpc.appendEntries' ? 'n3' : null);
+        expect(context.leaderId).toBe(type === 'rpc.appendEntries' || type === 'rpc.installSnapshot' ? 'n3' : null);
         // A request is answered, in the adopted term; a reply is not.
         const answers = cluster.take().map((m) => [m.type, m.term]);
         expect(answers).toEqual(type.endsWith('.reply') ? [] : [[`${type}.reply`, 5]]);

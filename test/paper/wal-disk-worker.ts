@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { workerData, type MessagePort } from 'node:worker_threads';
+import type { SnapshotWrite } from '../../machines/durable-log.machine.ts';
 import type { LogRecord } from '../../src/protocol/records.ts';
 import type { StorageFailure } from '../../src/protocol/storage.ts';
 import type { RecoveredState } from '../../src/protocol/types.ts';
@@ -23,7 +24,8 @@ export type WalDiskFileSystemKind = 'memory' | 'real';
 /** One server's log: `server` is unique per harness cluster ("<cluster>/<id>"). */
 export type WalDiskRequest =
   | { readonly op: 'open'; readonly server: string }
-  | { readonly op: 'seed'; readonly server: string; readonly records: readonly LogRecord[] }
+  | { readonly op: 'seed'; readonly server: string; readonly records: readonly LogRecord[]; readonly snapshot?: SnapshotWrite }
+  | { readonly op: 'snapshot'; readonly server: string; readonly snapshot: SnapshotWrite }
   | { readonly op: 'write' | 'rewrite'; readonly server: string; readonly records: readonly LogRecord[] }
   | { readonly op: 'sync'; readonly server: string }
   | { readonly op: 'crash'; readonly server: string }
@@ -59,7 +61,7 @@ port.on('message', (request: WalDiskRequest) => {
   handle(request).then(
     (reply) => answer(reply),
     (error: unknown) => {
-      const failure = request.op === 'write' || request.op === 'sync' || request.op === 'rewrite' ? storageFailureOf(error) : null;
+      const failure = request.op === 'write' || request.op === 'sync' || request.op === 'rewrite' || request.op === 'snapshot' ? storageFailureOf(error) : null;
       answer(failure === null ? { ok: false, bug: error instanceof Error ? (error.stack ?? error.message) : String(error) } : { ok: false, failure });
     },
   );
@@ -84,11 +86,18 @@ async function handle(request: WalDiskRequest): Promise<WalDiskReply> {
       const log = await serverLog(request.server);
       if (log.wal !== null) throw new Error(`${request.server}: seeded while running`);
       const { wal } = await openWal(log.fs, log.dir);
-      await wal.write(request.records);
-      await wal.sync();
+      if (request.snapshot === undefined) {
+        await wal.write(request.records);
+        await wal.sync();
+      } else {
+        await wal.installSnapshot(request.snapshot.snapshot, request.snapshot.hardState, request.snapshot.entries);
+      }
       await wal.close();
       return { ok: true };
     }
+    case 'snapshot':
+      await openedWal(request.server).installSnapshot(request.snapshot.snapshot, request.snapshot.hardState, request.snapshot.entries);
+      return { ok: true };
     case 'write':
       await openedWal(request.server).write(request.records);
       return { ok: true };
@@ -165,7 +174,7 @@ async function durableState(log: ServerLog): Promise<RecoveredState> {
   const names = await log.fs.readdir(log.dir).catch(() => []);
   const scratch = new MemoryFileSystem();
   await scratch.mkdirp(log.dir);
-  for (const name of names.filter((n) => n.endsWith('.wal'))) {
+  for (const name of names.filter((n) => n.endsWith('.wal') || n.endsWith('.snap'))) {
     const path = join(log.dir, name);
     const bytes = await log.fs.readFile(path);
     const position = log.wal?.position;

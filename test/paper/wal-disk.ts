@@ -3,7 +3,7 @@ import { fromCallback, type AnyEventObject } from 'xstate';
 import type { StorageActorInput, StorageActors, StorageAnswer } from '../../src/io/storage-actors.ts';
 import type { RecoveredState } from '../../src/protocol/types.ts';
 import type { Schedule } from '../../src/sim/virtual-disk.ts';
-import { recordsOf, type PaperDisk, type PaperDisks } from './paper-disk.ts';
+import { recordsOf, snapshotWriteOf, type PaperDisk, type PaperDisks } from './paper-disk.ts';
 import type { WalDiskFileSystemKind, WalDiskReply, WalDiskRequest, WalDiskWorkerData } from './wal-disk-worker.ts';
 
 /** How long one request to the WAL thread may take before the harness gives up loudly. */
@@ -106,7 +106,8 @@ class WalDisk implements PaperDisk {
   }
 
   seed(recovered: RecoveredState): void {
-    this.#thread.succeed({ op: 'seed', server: this.#server, records: recordsOf(recovered) });
+    const snapshot = snapshotWriteOf(recovered);
+    this.#thread.succeed({ op: 'seed', server: this.#server, records: recordsOf(recovered), ...(snapshot === null ? {} : { snapshot }) });
   }
 
   open(): RecoveredState {
@@ -129,6 +130,9 @@ class WalDisk implements PaperDisk {
       ),
       rewriteRecords: fromCallback<AnyEventObject, StorageActorInput>(({ sendBack, input }) =>
         schedule(0, () => sendBack(answerOf({ op: 'rewrite', server, records: input.records ?? [] }))),
+      ),
+      writeSnapshot: fromCallback<AnyEventObject, StorageActorInput>(({ sendBack, input }) =>
+        schedule(0, () => sendBack(answerOf({ op: 'snapshot', server, snapshot: input.snapshot! }))),
       ),
     };
   }

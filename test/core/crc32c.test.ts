@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { crc32c } from '../../src/io/crc32c.ts';
+import { crc32c } from '../../src/core/crc32c.ts';
 
 const ascii = (text: string): Uint8Array => new TextEncoder().encode(text);
 
