@@ -71,7 +71,7 @@ async function runSweep(
   if (tty) process.stdout.write('\n');
   io.out(
     `seeds ${summary.seeds}  virtual time ${(summary.virtualTimeMs / 1000).toFixed(0)} s  elections ${summary.elections}  ` +
-      `commits ${summary.committed}  crashes ${summary.crashes}  messages ${summary.messages}`,
+      `commits ${summary.committed}  crashes ${summary.crashes}  snapshots ${summary.snapshotsTaken} taken ${summary.snapshotsRestored} restored  messages ${summary.messages}`,
   );
   io.out(`violations ${summary.violations.length}  wall ${(summary.wallMs / 1000).toFixed(1)} s  ${summary.seedsPerSec.toFixed(1)} seeds/s`);
   for (const violation of summary.violations.slice(0, 10)) {
@@ -85,7 +85,8 @@ function printReport(report: SimReport, io: CliIo): void {
   io.out(
     `seed ${report.seed}: ${report.nodes} servers, ${(report.virtualTimeMs / 1000).toFixed(1)} s virtual, ${report.steps} steps, ` +
       `${report.elections} elections, ${report.leadersElected} leaders, ${report.committed} committed, ` +
-      `${report.acknowledged} acknowledged, ${report.messages} messages (${report.messagesLost} lost), ${report.crashes} crashes`,
+      `${report.acknowledged} acknowledged, ${report.messages} messages (${report.messagesLost} lost), ${report.crashes} crashes, ` +
+      `${report.snapshotsTaken} snapshots taken, ${report.snapshotsRestored} restored`,
   );
   const violation = report.violation;
   if (violation === null) {

@@ -1,6 +1,7 @@
 import type { RaftLog } from '../core/raft-log.ts';
 import { quorumSize } from '../core/vote.ts';
-import type { Entry, NodeId } from '../protocol/types.ts';
+import type { Entry, NodeId, Snapshot } from '../protocol/types.ts';
+import { decodeDigestSnapshot, digestAfter, digestSeed } from './digest-state-machine.ts';
 import type { VirtualDisk } from './virtual-disk.ts';
 
 /** The safety properties of §5 (Figure 3) and the two the simulator adds. */
@@ -49,6 +50,11 @@ interface Shadow {
 /**
  * Checks, incrementally after every step, the properties the paper proves (Figure 3) plus
  * durability. Each check costs O(what changed), so it can run after every event.
+ *
+ * With snapshots (§7): a snapshot taken or restored at index i must be the digest of committed
+ * entries 1..i (DigestStateMachine), taken by a server that applied exactly that far; entries a
+ * log has compacted count as held (the snapshot holds them), and so do entries a disk's durable
+ * snapshot covers; Log Matching and Leader Append-Only look at the entries a log still holds.
  */
 export class InvariantChecker {
   private readonly leaders = new Map<number, NodeId>();
@@ -57,6 +63,8 @@ export class InvariantChecker {
   /** Committed entries by index - 1, learnt from every apply, with the term in which each was committed. */
   private readonly committed: Entry[] = [];
   private readonly commitTerms: number[] = [];
+  /** committedDigests[i]: the digest of committed entries 1..i (index 0: none applied). */
+  private readonly committedDigests: number[] = [digestSeed];
   private readonly shadows = new Map<NodeId, Shadow>();
   private readonly clusterSize: number;
 
@@ -94,6 +102,7 @@ export class InvariantChecker {
         // The first server to apply an entry is the leader that committed it, in its current term.
         this.committed.push(entry);
         this.commitTerms.push(server.term);
+        this.committedDigests.push(digestAfter(this.committedDigests[this.committedDigests.length - 1], entry));
         this.checkLeadersHold(entry, server.term);
       } else if (!sameEntry(known, entry)) {
         fail('State Machine Safety', `${server.id} applied ${describe(entry)} at index ${entry.index}, another server applied ${describe(known)}`);
@@ -101,11 +110,32 @@ export class InvariantChecker {
     }
   }
 
-  /** A client was told `entry` is committed: a majority of disks must hold it durably now. */
+  /** A server took its state machine's snapshot at `index`: it must have applied exactly 1..index, the committed ones. */
+  onSnapshotTaken(server: ServerView, index: number, data: Uint8Array): void {
+    const shadow = this.shadowOf(server);
+    if (index !== shadow.appliedIndex) {
+      fail('State Machine Safety', `${server.id} took a snapshot labelled index ${index} having applied through ${shadow.appliedIndex}`);
+    }
+    this.checkSnapshotState(server.id, 'took', index, data);
+  }
+
+  /** A server's state machine was replaced by `snapshot`: it must be committed entries 1..index, and applies continue after it. */
+  onRestore(server: ServerView, snapshot: Snapshot): void {
+    this.checkSnapshotState(server.id, 'restored', snapshot.index, snapshot.data);
+    const known = this.committed[snapshot.index - 1];
+    if (snapshot.index > 0 && known !== undefined && known.term !== snapshot.term) {
+      fail('State Machine Safety', `${server.id} restored a snapshot of ${snapshot.index}@t${snapshot.term}, but ${describe(known)} was committed there`);
+    }
+    const shadow = this.shadowOf(server);
+    if (snapshot.index < shadow.appliedIndex) fail('State Machine Safety', `${server.id} restored snapshot ${snapshot.index}, behind what it applied (${shadow.appliedIndex})`);
+    shadow.appliedIndex = snapshot.index;
+  }
+
+  /** A client was told `entry` is committed: a majority of disks must hold it durably now (in the log, or in a snapshot). */
   onAcknowledged(entry: Entry): void {
     let copies = 0;
     for (const server of this.servers()) {
-      if (server.disk.durableTermAt(entry.index) === entry.term) copies++;
+      if (entry.index <= server.disk.snapshotIndex || server.disk.durableTermAt(entry.index) === entry.term) copies++;
     }
     if (copies < quorumSize(this.clusterSize)) {
       fail('Durability', `client told ${describe(entry)} is committed, but only ${copies} of ${this.clusterSize} disks hold it durably`);
@@ -131,14 +161,32 @@ export class InvariantChecker {
     return shadow;
   }
 
+  /** A snapshot's state must be the committed entries 1..index applied, no more and no less. */
+  private checkSnapshotState(id: NodeId, verb: string, index: number, data: Uint8Array): void {
+    const state = decodeDigestSnapshot(data);
+    if (state === null || state.applied !== index) {
+      fail('State Machine Safety', `${id} ${verb} a snapshot of index ${index} whose state is ${state === null ? 'unreadable' : `${state.applied} entries applied`}`);
+    }
+    const expected = this.committedDigests[index];
+    if (expected === undefined) fail('State Machine Safety', `${id} ${verb} a snapshot of index ${index} before anyone applied it`);
+    if (state.digest !== expected) fail('State Machine Safety', `${id} ${verb} a snapshot of index ${index} that differs from applying committed entries 1..${index}`);
+  }
+
   private checkLog(server: ServerView, shadow: Shadow): void {
     const log = server.log;
+    // Only applied entries may be compacted: the snapshot holding them is of the applied state (§7).
+    if (log.baseIndex > shadow.appliedIndex) {
+      fail('State Machine Safety', `${server.id} compacted its log through ${log.baseIndex} but applied only through ${shadow.appliedIndex}`);
+    }
     let agreed = Math.min(shadow.entries.length, log.lastIndex);
     // By content: a packed entry comes back as a new object (RaftLog keeps old entries packed).
-    while (agreed > 0 && !sameEntry(shadow.entries[agreed - 1], log.entryAt(agreed))) agreed--;
+    // Compacted entries are not compared: a snapshot holds them (and is checked when taken).
+    while (agreed > log.baseIndex && !sameEntry(shadow.entries[agreed - 1], log.entryAt(agreed))) agreed--;
     if (agreed < shadow.entries.length && shadow.leaderTerm !== 0 && server.role === 'leader' && server.term === shadow.leaderTerm) {
       fail('Leader Append-Only', `leader ${server.id} of term ${server.term} lost or replaced entries from index ${agreed + 1}`);
     }
+    // A log restored from a snapshot starts after it: the shadow skips (leaves holes for) what the snapshot holds.
+    agreed = Math.max(agreed, log.baseIndex);
     shadow.entries.length = agreed;
     for (let index = agreed + 1; index <= log.lastIndex; index++) {
       const entry = log.entryAt(index);
@@ -191,7 +239,9 @@ export class InvariantChecker {
   }
 }
 
+/** True when `log` holds `entry`, or has compacted it into a snapshot (a snapshot holds committed entries only). */
 function holds(log: RaftLog, entry: Entry): boolean {
+  if (entry.index <= log.baseIndex) return true;
   return entry.index <= log.lastIndex && sameEntry(log.entryAt(entry.index), entry);
 }
 

@@ -5,6 +5,8 @@ import { resolveRaftConfig } from '../core/config.ts';
 import { Random } from '../core/random.ts';
 import type { RaftMessage } from '../protocol/messages.ts';
 import type { Entry, NodeId } from '../protocol/types.ts';
+import { serveStateMachine } from '../host/state-machine-host.ts';
+import { DigestStateMachine } from './digest-state-machine.ts';
 import { InvariantChecker, InvariantViolation, type InvariantName, type ServerView } from './invariants.ts';
 import { createServerActor, type RaftServerActor } from './server-actor.ts';
 import { VirtualClock } from './virtual-clock.ts';
@@ -68,6 +70,10 @@ export interface SimReport {
   readonly messages: number;
   readonly messagesLost: number;
   readonly crashes: number;
+  /** State machine snapshots taken (§7). */
+  readonly snapshotsTaken: number;
+  /** State machines restored from a snapshot: on a restart from one, or an InstallSnapshot. */
+  readonly snapshotsRestored: number;
   readonly violation: SimViolation | null;
 }
 
@@ -135,6 +141,8 @@ class Simulation {
   private messages = 0;
   private messagesLost = 0;
   private crashes = 0;
+  private snapshotsTaken = 0;
+  private snapshotsRestored = 0;
   private faultsOn = true;
   /** Faults come in storms with calm between, so leaders get to replicate before the next blow. */
   private storm = false;
@@ -209,6 +217,8 @@ class Simulation {
       messages: this.messages,
       messagesLost: this.messagesLost,
       crashes: this.crashes,
+      snapshotsTaken: this.snapshotsTaken,
+      snapshotsRestored: this.snapshotsRestored,
       violation,
     };
   }
@@ -236,6 +246,7 @@ class Simulation {
         config: this.config,
         randomSeed: this.options.seed * 31 + incarnation,
         recovered: server.disk.recover(),
+        stateMachineSnapshots: true,
       },
       clock: this.clock,
       disk: server.disk,
@@ -247,7 +258,21 @@ class Simulation {
     // A listener must not throw into XState (it would rethrow later, outside the run): errors are
     // kept and raised after the step.
     actor.on('net.send', ({ message }) => this.guarded(() => this.send(server, message)));
-    actor.on('state.apply', ({ entries }) => this.guarded(() => this.onApply(server, entries)));
+    serveStateMachine(actor, new DigestStateMachine(), {
+      onApplied: (entries) => this.guarded(() => this.onApply(server, entries)),
+      onRestored: (snapshot) =>
+        this.guarded(() => {
+          this.snapshotsRestored++;
+          this.note(`${server.id} restores its state machine from the snapshot of ${snapshot.index}/t${snapshot.term}`);
+          this.checker.onRestore(this.view(server), snapshot);
+        }),
+      onSnapshotTaken: (index, data) =>
+        this.guarded(() => {
+          this.snapshotsTaken++;
+          this.note(`${server.id} snapshots its state machine at ${index}`);
+          this.checker.onSnapshotTaken(this.view(server), index, data);
+        }),
+    });
     actor.on('client.proposed', (answer) => this.guarded(() => this.onProposalAnswer(server, answer)));
     actor.subscribe({
       next: (snapshot) => {
@@ -539,14 +564,19 @@ class Simulation {
 
 /**
  * Flow-control settings drawn per seed, so sweeps cover small AppendEntries (old entries sent apart
- * from a new leader's no-op: Figure 8's ground) and narrow windows as well as the defaults; and
- * CheckQuorum on in most seeds (the default) and off in the rest, where a cut-off leader lingers.
+ * from a new leader's no-op: Figure 8's ground) and narrow windows as well as the defaults;
+ * CheckQuorum on in most seeds (the default) and off in the rest, where a cut-off leader lingers;
+ * and snapshots (§7) every few entries in most seeds, keeping few entries behind them, in chunks
+ * of a few bytes (a digest snapshot is 12), so lagging followers get InstallSnapshot often.
  */
 function drawConfig(random: Random): Partial<RaftConfig> {
   return {
     appendEntriesMax: random.pick([1, 2, 3, 8, 64, 4096]),
     inflightMax: random.pick([1, 2, 4, 32]),
     checkQuorum: random.chance(0.75),
+    snapshotEvery: random.pick([0, 2, 5, 10, 30, 10_000]),
+    snapshotKeepEntries: random.pick([0, 0, 1, 3, 20]),
+    snapshotChunkBytesMax: random.pick([1, 5, 1 << 20]),
   };
 }
 

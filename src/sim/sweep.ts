@@ -22,6 +22,8 @@ export interface SweepSummary {
   readonly elections: number;
   readonly committed: number;
   readonly crashes: number;
+  readonly snapshotsTaken: number;
+  readonly snapshotsRestored: number;
   readonly messages: number;
   readonly violations: readonly (SimViolation & { seed: number })[];
   readonly wallMs: number;
@@ -70,6 +72,8 @@ export async function sweep(options: SweepOptions): Promise<SweepSummary> {
     elections: sum(reports, (r) => r.elections),
     committed: sum(reports, (r) => r.committed),
     crashes: sum(reports, (r) => r.crashes),
+    snapshotsTaken: sum(reports, (r) => r.snapshotsTaken),
+    snapshotsRestored: sum(reports, (r) => r.snapshotsRestored),
     messages: sum(reports, (r) => r.messages),
     violations: reports.flatMap((r) => (r.violation === null ? [] : [{ ...r.violation, seed: r.seed }])),
     wallMs,

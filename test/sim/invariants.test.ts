@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { RaftLog } from '../../src/core/raft-log.ts';
 import type { Entry } from '../../src/protocol/types.ts';
 import { InvariantChecker, InvariantViolation, type ServerView } from '../../src/sim/invariants.ts';
+import { DigestStateMachine } from '../../src/sim/digest-state-machine.ts';
 import { VirtualDisk } from '../../src/sim/virtual-disk.ts';
 
 interface FakeServer extends ServerView {
@@ -119,5 +120,61 @@ describe('invariant checker', () => {
     checker.onApply(servers[0], [e]);
     expect(violationOf(() => checker.onDurableTruncation('n2', [e]))).toBe('Durability');
     expect(violationOf(() => checker.onDurableTruncation('n2', [entry(1, 1, 'other')]))).toBe('none');
+  });
+
+  describe('with snapshots (§7)', () => {
+    /** n1 applies entries 1..3 (the checker learns them committed) and returns them. */
+    function applyThree(servers: FakeServer[], checker: InvariantChecker): Entry[] {
+      const applied = [entry(1, 1), entry(2, 1), entry(3, 1)];
+      servers[0].log.append(applied);
+      checker.onApply(servers[0], applied);
+      return applied;
+    }
+
+    function digestOf(applied: readonly Entry[]): Uint8Array {
+      const machine = new DigestStateMachine();
+      for (const e of applied) machine.apply(e);
+      return machine.snapshot();
+    }
+
+    it('accepts a snapshot that is exactly the committed entries applied, and a restore from it', () => {
+      const { servers, checker } = setup(3);
+      const applied = applyThree(servers, checker);
+      expect(violationOf(() => checker.onSnapshotTaken(servers[0], 3, digestOf(applied)))).toBe('none');
+      expect(violationOf(() => checker.onRestore(servers[1], { index: 3, term: 1, servers: [], data: digestOf(applied) }))).toBe('none');
+    });
+
+    it('reports State Machine Safety for a snapshot whose state differs from the committed entries', () => {
+      const { servers, checker } = setup(3);
+      const applied = applyThree(servers, checker);
+      const other = digestOf([applied[0], applied[1], entry(3, 1, 'something else')]);
+      expect(violationOf(() => checker.onRestore(servers[1], { index: 3, term: 1, servers: [], data: other }))).toBe('State Machine Safety');
+    });
+
+    it('reports State Machine Safety for a snapshot labelled past what the server applied', () => {
+      const { servers, checker } = setup(3);
+      const applied = applyThree(servers, checker);
+      expect(violationOf(() => checker.onSnapshotTaken(servers[0], 2, digestOf(applied.slice(0, 2))))).toBe('State Machine Safety');
+    });
+
+    it('reports State Machine Safety for a log compacted past its applied index', () => {
+      const { servers, checker } = setup(3);
+      servers[0].log.append([entry(1, 1), entry(2, 1), entry(3, 1)]);
+      checker.onApply(servers[0], [entry(1, 1)]);
+      servers[0].log.compactThrough(2);
+      expect(violationOf(() => checker.afterStep())).toBe('State Machine Safety');
+    });
+
+    it('counts an acknowledged entry held by a durable snapshot toward Durability', () => {
+      const { servers, checker } = setup(3);
+      const applied = applyThree(servers, checker);
+      for (const server of servers.slice(0, 2)) {
+        server.disk.installSnapshot({ snapshot: { index: 3, term: 1, servers: [], data: digestOf(applied) }, hardState: { term: 1, votedFor: null }, entries: [] });
+      }
+      expect(violationOf(() => checker.onAcknowledged(applied[1]))).toBe('none');
+      const { servers: bare, checker: strict } = setup(3);
+      const again = applyThree(bare, strict);
+      expect(violationOf(() => strict.onAcknowledged(again[1]))).toBe('Durability');
+    });
   });
 });

@@ -13,6 +13,8 @@ const cases: { mutant: MutantName; what: string; nodes: number; durationMs: numb
   { mutant: 'repliesBeforeSync', what: 'replies before the vote or entries are synced (§5.5)', nodes: 5, durationMs: 3000, seedsMax: 50 },
   { mutant: 'truncatesMatchingSuffix', what: 'a follower truncating at prevLogIndex although the entries after it match', nodes: 5, durationMs: 3000, seedsMax: 100 },
   { mutant: 'forgetsHardState', what: 'a server forgetting its term and vote across a restart', nodes: 3, durationMs: 3000, seedsMax: 200 },
+  { mutant: 'discardsMatchingSuffixOnInstall', what: 'a follower installing a snapshot and discarding the matching suffix it should keep (Figure 13)', nodes: 5, durationMs: 3000, seedsMax: 200 },
+  { mutant: 'compactsPastApplied', what: 'a server compacting its log past its applied index (§7)', nodes: 3, durationMs: 3000, seedsMax: 100 },
 ];
 
 describe('the simulator catches the bugs the paper warns about', () => {

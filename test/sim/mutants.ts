@@ -1,7 +1,8 @@
 import { enqueueActions } from 'xstate';
-import { appendReply, raftServerMachine, voteReply, type RaftServerContext } from '../../machines/raft-server.machine.ts';
+import { appendReply, raftServerMachine, voteReply, type IncomingSnapshot, type RaftServerContext } from '../../machines/raft-server.machine.ts';
 import { quorumIndexOf } from '../../machines/raft-server.machine.ts';
-import type { AppendEntries, RequestVote } from '../../src/protocol/messages.ts';
+import type { AppendEntries, InstallSnapshot, RequestVote } from '../../src/protocol/messages.ts';
+import type { Snapshot } from '../../src/protocol/types.ts';
 
 /**
  * The bugs the paper warns about, each re-introduced by overriding ONE named guard or action of
@@ -56,6 +57,47 @@ export const mutants = {
   /** 5. A server forgets its term and vote across a restart: the hard state is never written. */
   forgetsHardState: raftServerMachine.provide({
     actions: { persistHardState: () => {} },
+  }),
+
+  /** 6. A follower that installs a snapshot discards its whole log, even the suffix that follows a matching entry (Figure 13, step 6). */
+  discardsMatchingSuffixOnInstall: raftServerMachine.provide({
+    actions: {
+      installSnapshot: enqueueActions(({ context, event, enqueue }) => {
+        const request = event as InstallSnapshot;
+        const chunks = [...(request.offset === 0 ? [] : (context.incomingSnapshot as IncomingSnapshot).chunks), request.data];
+        const data = new Uint8Array(request.totalBytes);
+        let offset = 0;
+        for (const chunk of chunks) {
+          data.set(chunk, offset);
+          offset += chunk.byteLength;
+        }
+        const snapshot: Snapshot = { index: request.lastIncludedIndex, term: request.lastIncludedTerm, servers: request.servers, data };
+        context.log.resetTo(snapshot.index, snapshot.term);
+        const seq = context.logSeq + 1;
+        enqueue.sendTo('durableLog', { type: 'log.snapshot', seq, snapshot, entries: [] });
+        enqueue.emit({ type: 'state.restore', snapshot });
+        enqueue.assign({
+          logSeq: seq,
+          commitIndex: Math.max(context.commitIndex, snapshot.index),
+          lastApplied: snapshot.index,
+          pendingSnapshot: { seq, snapshot },
+          snapshotAsked: 0,
+          incomingSnapshot: null,
+        });
+      }),
+    },
+  }),
+
+  /** 7. A server compacts its log past its applied index once a snapshot is durable: entries it has not applied are gone. */
+  compactsPastApplied: raftServerMachine.provide({
+    actions: {
+      completeSnapshot: enqueueActions(({ context, enqueue }) => {
+        const snapshot = context.pendingSnapshot?.snapshot;
+        if (snapshot === undefined) return;
+        context.log.compactThrough(context.log.lastIndex);
+        enqueue.assign({ snapshot, pendingSnapshot: null });
+      }),
+    },
   }),
 };
 
