@@ -223,6 +223,8 @@ export class LocalCluster {
   readonly #lifecycle = new Map<NodeId, Promise<unknown>>();
   #stopped = false;
   #stopping: Promise<void> | null = null;
+  /** While start() runs: the snapshot restores reported so far, told to listeners once it resolves. */
+  #restoresHeld: { readonly id: NodeId; readonly restored: RestoredSnapshot }[] | null = [];
 
   private constructor(options: ResolvedOptions, dataDir: string, ownsDataDir: boolean) {
     this.#options = options;
@@ -278,6 +280,11 @@ export class LocalCluster {
       await cluster.stop();
       throw error;
     }
+    // Servers restored from snapshots as they started: tell the listeners the caller adds once
+    // start() resolves (in that turn), before anything can be applied after the snapshots.
+    const held = cluster.#restoresHeld ?? [];
+    cluster.#restoresHeld = null;
+    if (held.length > 0) setImmediate(() => held.forEach(({ id, restored }) => cluster.#onRestored(id, restored)));
     return cluster;
   }
 
@@ -479,7 +486,10 @@ export class LocalCluster {
 
   /**
    * Calls `listener` with every entry each server applies, in order per server; a restarted server
-   * re-applies from index 1. Returns a function that stops the calls.
+   * re-applies from index 1, or, when it has a snapshot, first tells a 'snapshot' entry (its state
+   * machine restored from entries 1..index) and applies from there. Servers that start() brings up
+   * from a snapshot tell theirs to the listeners added in the turn start() resolves. Returns a
+   * function that stops the calls.
    */
   onApply(listener: (entry: AppliedEntry) => void): () => void {
     this.#listeners.add(listener);
@@ -589,6 +599,10 @@ export class LocalCluster {
 
   /** `nodeId`'s state machine jumped to a snapshot: tell listeners, and fail the waiters it passed over (their results are gone). */
   #onRestored(nodeId: NodeId, restored: RestoredSnapshot): void {
+    if (this.#restoresHeld !== null) {
+      this.#restoresHeld.push({ id: nodeId, restored });
+      return;
+    }
     const entry: AppliedEntry = { nodeId, index: restored.index, term: restored.term, kind: 'snapshot', command: new Uint8Array(0) };
     for (const listener of this.#listeners) listener(entry);
     const waiters = this.#waiters.get(nodeId);

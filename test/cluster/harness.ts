@@ -22,7 +22,8 @@ export function text(bytes: Uint8Array): string {
 
 /**
  * Watches every applied entry: no two servers (nor two incarnations of one) apply different
- * entries at one index, and each incarnation applies 1, 2, 3, … without gaps or repeats.
+ * entries at one index, and each incarnation applies 1, 2, 3, … without gaps or repeats, where a
+ * 'snapshot' entry (the state machine restored from a snapshot of 1..index) jumps to its index.
  */
 export class ApplyChecker {
   readonly violations: string[] = [];
@@ -30,6 +31,8 @@ export class ApplyChecker {
   readonly committed = new Map<number, string>();
   readonly lastApplied = new Map<NodeId, number>();
   readonly appliedCommands = new Map<NodeId, string[]>();
+  /** The snapshot indexes each server's state machine was restored from, in order. */
+  readonly restores = new Map<NodeId, number[]>();
 
   constructor(cluster: LocalCluster) {
     cluster.onApply((entry) => this.#check(entry));
@@ -45,12 +48,25 @@ export class ApplyChecker {
     return this.lastApplied.get(id) ?? 0;
   }
 
-  /** The commands (as text) `id`'s current incarnation applied, in order. */
+  /** The snapshot indexes `id` was restored from (any incarnation), in order. */
+  restoresOf(id: NodeId): number[] {
+    return this.restores.get(id) ?? [];
+  }
+
+  /** The commands (as text) `id`'s current incarnation applied, in order (after the snapshot it restored, if any). */
   commandsOf(id: NodeId): string[] {
     return this.appliedCommands.get(id) ?? [];
   }
 
   #check(entry: AppliedEntry): void {
+    if (entry.kind === 'snapshot') {
+      const applied = this.lastApplied.get(entry.nodeId) ?? 0;
+      if (entry.index < applied) this.violations.push(`${entry.nodeId} restored snapshot ${entry.index} behind what it applied (${applied})`);
+      this.lastApplied.set(entry.nodeId, entry.index);
+      this.appliedCommands.set(entry.nodeId, []);
+      this.restores.set(entry.nodeId, [...this.restoresOf(entry.nodeId), entry.index]);
+      return;
+    }
     const expected = (this.lastApplied.get(entry.nodeId) ?? 0) + 1;
     if (entry.index !== expected) this.violations.push(`${entry.nodeId} applied index ${entry.index}, expected ${expected}`);
     this.lastApplied.set(entry.nodeId, entry.index);
