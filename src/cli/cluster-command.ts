@@ -13,9 +13,11 @@ export const clusterUsage = `raftchart cluster: a local cluster of worker thread
 
   raftchart cluster [--nodes 5] [--data-dir DIR] [--election-timeout 150-300] [--heartbeat 50]
                     [--no-fsync] [--no-check-quorum] [--disk-faults] [--seed N] [--duration-ms N]
-                    [--inspect] [--port 4000]
+                    [--snapshot-every 10000] [--snapshot-keep 1000] [--inspect] [--port 4000]
 --disk-faults: each server's log behind a fault-injecting file system, so that the inspector page's
   "fail disk" button can break it (LocalCluster's diskFaults; npm start turns it on).
+--snapshot-every N: each server snapshots its state machine every N applied entries and drops its
+  log behind the snapshot, less --snapshot-keep entries (§7); 0 = never on its own.
 --no-check-quorum: a leader cut off from the majority keeps leading its term (by default it steps
   down after a minimum election timeout without hearing from a majority: CheckQuorum).
 --inspect: serve the live inspector page on http://127.0.0.1:4000/ (any free port when 4000 is
@@ -40,6 +42,8 @@ interface ClusterCommandOptions {
   readonly fsync: boolean;
   readonly checkQuorum: boolean;
   readonly diskFaults: boolean;
+  readonly snapshotEvery: number;
+  readonly snapshotKeepEntries: number;
   readonly seed?: number;
   readonly durationMs?: number;
 }
@@ -59,6 +63,8 @@ export async function clusterCommand(argv: readonly string[], io: CliIo, tty = p
       'no-fsync': { type: 'boolean', default: false },
       'no-check-quorum': { type: 'boolean', default: false },
       'disk-faults': { type: 'boolean', default: false },
+      'snapshot-every': { type: 'string', default: '10000' },
+      'snapshot-keep': { type: 'string', default: '1000' },
       seed: { type: 'string' },
       'duration-ms': { type: 'string' },
       inspect: { type: 'boolean', default: false },
@@ -82,6 +88,8 @@ export async function clusterCommand(argv: readonly string[], io: CliIo, tty = p
     fsync: !values['no-fsync'],
     checkQuorum: !values['no-check-quorum'],
     diskFaults: values['disk-faults'],
+    snapshotEvery: wholeNumber(values['snapshot-every'], 'snapshot-every', 0, 2 ** 31),
+    snapshotKeepEntries: wholeNumber(values['snapshot-keep'], 'snapshot-keep', 0, 2 ** 31),
     seed: values.seed === undefined ? undefined : wholeNumber(values.seed, 'seed', 0, 2 ** 31),
     durationMs: values['duration-ms'] === undefined ? undefined : wholeNumber(values['duration-ms'], 'duration-ms', 0, 2 ** 31),
   };
@@ -147,7 +155,7 @@ class Sampler {
 
 function shortStatus(s: NodeStatus): string {
   if (!s.alive || s.failed) return `${s.id} ${stateShown(s)}`;
-  return `${s.id} ${s.role[0].toUpperCase()} t${s.term} c${s.commitIndex}/a${s.lastApplied} log${s.lastLogIndex}`;
+  return `${s.id} ${s.role[0].toUpperCase()} t${s.term} c${s.commitIndex}/a${s.lastApplied} log${s.lastLogIndex} snap${s.snapshotIndex}`;
 }
 
 /** Not a terminal: a status line per second until a signal or --duration-ms. */
@@ -275,9 +283,20 @@ function draw(
     '\x1b[H\x1b[2J' + `raftchart cluster — ${statuses.length} servers, ${(elapsedMs / 1000).toFixed(0)} s, seed ${cluster.seed}, ${cluster.dataDir}`,
     `leader ${leader?.id ?? '-'}   network ${reliable ? 'reliable' : 'UNRELIABLE'}   ${messagesPerSec.toFixed(0)} msg/s`,
     '',
-    'server  state      term  leader  commit  applied    log  last election',
+    'server  state      term  leader  commit  applied    log  snapshot  log from  last election',
     ...statuses.map((s) =>
-      [s.id.padEnd(7), (s.alive && !s.failed ? s.role : stateShown(s).toUpperCase()).padEnd(10), String(s.term).padStart(4), (s.leaderId ?? '-').padStart(7), String(s.commitIndex).padStart(7), String(s.lastApplied).padStart(8), String(s.lastLogIndex).padStart(6), sinceElection(s.id).padStart(14)].join(' '),
+      [
+        s.id.padEnd(7),
+        (s.alive && !s.failed ? s.role : stateShown(s).toUpperCase()).padEnd(10),
+        String(s.term).padStart(4),
+        (s.leaderId ?? '-').padStart(7),
+        String(s.commitIndex).padStart(7),
+        String(s.lastApplied).padStart(8),
+        String(s.lastLogIndex).padStart(6),
+        (s.snapshots === 'unsupported' ? 'n/a' : String(s.snapshotIndex)).padStart(9),
+        String(s.firstLogIndex).padStart(9),
+        sinceElection(s.id).padStart(14),
+      ].join(' '),
     ),
     '',
     'keys: 1-9 crash/restart  p partition  h heal  u unreliable  b burst of 100  q quit',

@@ -15,7 +15,8 @@ export const logTailEntriesMax = 200;
 export function readStatusDetail(server: Actor<typeof raftServerMachine>, logTailMax: number, confirmations: number): WorkerStatusDetail {
   const snapshot = server.getSnapshot();
   const context = snapshot.context;
-  const tailCount = Math.max(0, Math.min(Math.floor(logTailMax), logTailEntriesMax, context.log.lastIndex));
+  // Only entries the log still holds: compacted ones are in the snapshot (snapshotIndex in the status).
+  const tailCount = Math.max(0, Math.min(Math.floor(logTailMax), logTailEntriesMax, context.log.lastIndex - context.log.baseIndex));
   const logTail: { index: number; term: number }[] = [];
   for (let index = context.log.lastIndex - tailCount + 1; index <= context.log.lastIndex; index++) {
     logTail.push({ index, term: context.log.termAt(index) ?? 0 });

@@ -58,8 +58,8 @@ async function waitForLeaderPanel(page: Page, termAbove: number): Promise<{ id: 
 }
 
 describe('the inspector page in Chromium', () => {
-  it('shows a leader; crashing it from the page elects another; restart and proposals make every log grow and commit', { timeout: 180_000 }, async () => {
-    const { cluster, checker } = await pool.start({ nodes: 3, fsync: false });
+  it('shows a leader; crashing it from the page elects another; restart and proposals make every log grow, commit and snapshot', { timeout: 180_000 }, async () => {
+    const { cluster, checker } = await pool.start({ nodes: 3, fsync: false, snapshotEvery: 20 });
     inspector = await Inspector.start(cluster);
     const { page, problems } = await openPage(inspector.url);
 
@@ -105,6 +105,9 @@ describe('the inspector page in Chromium', () => {
     );
     await shot(page, '3-committed');
     expect(await page.locator(`[data-node-id="${first.id}"] .entry`).count()).toBeGreaterThanOrEqual(proposeCount);
+    // 25 commands and the no-ops pass snapshotEvery (20): each panel shows its snapshot and where its log starts (§7).
+    await page.waitForFunction(() => [...document.querySelectorAll<HTMLElement>('[data-node-id]')].every((p) => Number(p.dataset.snapshotIndex) >= 20), undefined, { timeout: stepMs });
+    expect(await page.locator(`[data-node-id="${second.id}"] .snapshot`).textContent()).toMatch(/^through \d+ · log from 1$/);
     expect(problems).toEqual([]);
   });
 

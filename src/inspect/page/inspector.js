@@ -154,6 +154,7 @@ function createPanel(id) {
     commit: find('.commit'),
     applied: find('.applied'),
     lastLog: find('.last-log'),
+    snapshot: find('.snapshot'),
     timerText: find('.timer-text'),
     timerFill: find('.timer-fill'),
     log: find('.log'),
@@ -216,6 +217,8 @@ function renderServer(panel, node, update) {
   setText(panel.commit, String(node.commitIndex));
   setText(panel.applied, String(node.lastApplied));
   setText(panel.lastLog, `${node.lastLogIndex}·t${node.lastLogTerm}`);
+  setData(root, 'snapshotIndex', String(node.snapshotIndex));
+  setText(panel.snapshot, snapshotText(node));
   setText(panel.crash, node.alive ? 'crash' : 'restart');
   setText(panel.disconnect, connected ? 'disconnect' : 'connect');
   const detail = node.detail;
@@ -225,6 +228,13 @@ function renderServer(panel, node, update) {
   renderProgress(panel, detail);
   renderDurable(panel, node);
   lightStates(panel, detail);
+}
+
+/** Its newest snapshot and where its log starts now, or why it never compacts. */
+function snapshotText(node) {
+  if (node.snapshots === 'unsupported') return 'none: the state machine cannot snapshot';
+  const taken = node.snapshotIndex === 0 ? 'none yet' : `through ${node.snapshotIndex}`;
+  return `${taken} · log from ${node.firstLogIndex}`;
 }
 
 function renderTimer(panel, node) {
