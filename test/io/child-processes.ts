@@ -18,7 +18,7 @@ export class Child {
   readonly lines: string[] = [];
   #partial = '';
   #stderr = '';
-  #closed = false;
+  #ended = false;
   readonly #changed = new Set<() => void>();
 
   constructor(child: ChildProcess) {
@@ -30,11 +30,12 @@ export class Child {
       this.lines.push(...parts);
       this.#notify();
     });
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.#stderr += chunk));
-    child.on('close', () => {
-      this.#closed = true;
+    // The output ends when every process holding it has ended: all of it has been read then.
+    child.stdout!.on('end', () => {
+      this.#ended = true;
       this.#notify();
     });
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.#stderr += chunk));
   }
 
   get stderr(): string {
@@ -49,7 +50,7 @@ export class Child {
           const match = pattern.exec(line);
           if (match !== null) return done(() => resolve(match));
         }
-        if (this.#closed) done(() => reject(new Error(`the child ended without printing ${pattern}; stderr:\n${this.#stderr}`)));
+        if (this.#ended) done(() => reject(new Error(`the child ended without printing ${pattern}; stderr:\n${this.#stderr}`)));
       };
       const timer = setTimeout(() => done(() => reject(new Error(`no line ${pattern} within ${timeoutMs} ms; stderr:\n${this.#stderr}`))), timeoutMs);
       const done = (settle: () => void): void => {
@@ -60,6 +61,15 @@ export class Child {
       this.#changed.add(check);
       check();
     });
+  }
+
+  /** Resolves once the output has ended (every line is in `lines`); rejects after `timeoutMs`. */
+  async outputEnded(timeoutMs: number): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    while (!this.#ended) {
+      if (performance.now() > deadline) throw new Error(`the child's output did not end within ${timeoutMs} ms`);
+      await sleep(10);
+    }
   }
 
   #notify(): void {
@@ -121,10 +131,11 @@ export class ChildProcesses {
   /**
    * Starts `argv` under a parent that never reaps it: sh starts it in the background, prints
    * "spawned <pid>", then becomes `sleep parentSeconds` (exec), which never calls wait(). Resolves
-   * with the output (of both) and the pid of `argv`'s process.
+   * with the output and the pid of `argv`'s process; sleep does not hold the output, so it ends
+   * when that process does.
    */
   async spawnUnreaped(argv: readonly string[], cwd: string, parentSeconds = 60): Promise<{ child: Child; pid: number }> {
-    const script = `"$@" & echo "spawned $!"; exec sleep ${parentSeconds}`;
+    const script = `"$@" & echo "spawned $!"; exec sleep ${parentSeconds} >/dev/null 2>&1`;
     const child = this.spawn(['sh', '-c', script, 'sh', ...argv], cwd);
     const pid = Number((await child.waitForLine(/^spawned (\d+)$/, 5_000))[1]);
     this.#unreaped.set(pid, child.process);
