@@ -16,7 +16,7 @@ export interface FileSystem {
    * with EEXIST when it exists; 'never' fails with ENOENT when it is absent.
    */
   openAppend(path: string, create: CreateMode): Promise<AppendableFile>;
-  /** Creates `path` holding `data`, failing with EEXIST when it exists (the lock file). Not synced. */
+  /** Creates `path` holding `data`, failing with EEXIST when it exists (the lock file); a reader finds it whole or not at all. Not synced. */
   createExclusive(path: string, data: Uint8Array): Promise<void>;
   /** The whole content of `path`, as a fresh array the caller owns. */
   readFile(path: string): Promise<Uint8Array>;

@@ -1,7 +1,8 @@
 import { writevSync } from 'node:fs';
-import { constants, type FileHandle, open, mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { constants, type FileHandle, link, open, mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { threadId } from 'node:worker_threads';
 import type { AppendableFile, CorruptibleFileSystem, CreateMode, FileSystem } from './file-system.ts';
-import { FileSystemError } from './file-system-error.ts';
+import { errorCodeOf, FileSystemError } from './file-system-error.ts';
 
 /**
  * Writev calls per append before giving up on a file that keeps accepting fewer bytes than asked.
@@ -15,6 +16,12 @@ const openFlags: Record<CreateMode, number> = {
   never: constants.O_WRONLY | constants.O_APPEND,
 };
 
+/** What link() answers on a file system that has no hard links. */
+const linkUnsupportedCodes: ReadonlySet<string> = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
+/** Staging files createExclusive has named in this thread; with pid and thread id they name a fresh one. */
+let stagingFilesIssued = 0;
+
 /** Real files through node:fs/promises. Errors are Node's own, with their errno `code`. */
 export class RealFileSystem implements FileSystem, CorruptibleFileSystem {
   async openAppend(path: string, create: CreateMode): Promise<AppendableFile> {
@@ -22,7 +29,21 @@ export class RealFileSystem implements FileSystem, CorruptibleFileSystem {
   }
 
   async createExclusive(path: string, data: Uint8Array): Promise<void> {
-    await writeFile(path, data, { flag: 'wx', mode: 0o644 });
+    // Written whole under a name of its own, then linked into place: link() fails with EEXIST as
+    // O_EXCL does, and no reader ever finds `path` empty or half written (an empty LOCK would
+    // otherwise look like the remnant of a crash and be taken over while its creator still writes).
+    stagingFilesIssued++;
+    const staging = `${path}.${process.pid}-${threadId}-${stagingFilesIssued}.tmp`;
+    await writeFile(staging, data, { flag: 'wx', mode: 0o644 });
+    try {
+      await link(staging, path);
+    } catch (error) {
+      // A file system without hard links (FAT, exFAT) gets the plain exclusive create.
+      if (!linkUnsupportedCodes.has(errorCodeOf(error) ?? '')) throw error;
+      await writeFile(path, data, { flag: 'wx', mode: 0o644 });
+    } finally {
+      await unlink(staging);
+    }
   }
 
   async readFile(path: string): Promise<Uint8Array> {

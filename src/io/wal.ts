@@ -1,7 +1,6 @@
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { assert } from '../core/assert.ts';
 import { RaftchartError } from '../protocol/errors.ts';
-import { join } from 'node:path';
 import type { LogRecord } from '../protocol/records.ts';
 import type { LogStorage } from '../protocol/storage.ts';
 import type { Entry, HardState, RecoveredState, Snapshot } from '../protocol/types.ts';
@@ -9,10 +8,11 @@ import { closeQuietly, unlinkIfPresent, type FileSystem } from './file-system.ts
 import { errorCodeOf } from './file-system-error.ts';
 import { encodedBytes, encodeRecords, type WalRecord } from './record-codec.ts';
 import { parseSnapshotFileName, writeSnapshotFile } from './snapshot-file.ts';
-import { acquireLock, isProcessAlive, releaseLock, type HeldLock } from './wal-lock.ts';
+import { acquireLock, isHolderAlive, releaseLock, thisProcess, type HeldLock, type LockHolder } from './wal-lock.ts';
 import { recoverLog, type KeptSnapshot, type TornTail } from './wal-recovery.ts';
 import { createSegment, parseSegmentFileName, type OpenSegment } from './wal-segment.ts';
 
+export type { LockHolder } from './wal-lock.ts';
 export type { TornTail } from './wal-recovery.ts';
 
 export const segmentBytesMaxDefault = 64 * 1024 * 1024;
@@ -28,10 +28,10 @@ export interface WalOptions {
   readonly fsync?: boolean;
   /** Take the folder lock over even when its holder is alive: for a controller that has just terminated that holder. */
   readonly breakLock?: boolean;
-  /** The pid recorded in the lock file. Default process.pid. */
-  readonly pid?: number;
-  /** Whether a lock holder's pid is alive. Default: process.kill(pid, 0). */
-  readonly isProcessAlive?: (pid: number) => boolean;
+  /** Who opens the log, as the lock file records it. Default: this process (pid, and on Linux its start time and the boot id). */
+  readonly holder?: LockHolder;
+  /** Whether the process a lock file names still runs. Default: isHolderAlive (from /proc on Linux; see src/io/README.md). */
+  readonly isHolderAlive?: (holder: LockHolder) => boolean;
 }
 
 export interface OpenedWal {
@@ -61,8 +61,8 @@ export async function openWal(fs: FileSystem, dir: string, options: WalOptions =
   if (fsync) await fs.syncDir(dirname(dir));
   const lock = await acquireLock(fs, dir, {
     breakLock: options.breakLock ?? false,
-    pid: options.pid ?? process.pid,
-    isProcessAlive: options.isProcessAlive ?? isProcessAlive,
+    holder: options.holder ?? thisProcess(),
+    isHolderAlive: options.isHolderAlive ?? isHolderAlive,
   });
   try {
     const { recovered, tornTail, lastSegment, keptSnapshots } = await recoverLog(fs, dir, fsync);

@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +40,27 @@ describe('real file system', () => {
     await expect(fs.openAppend(path, 'exclusive')).rejects.toMatchObject({ code: 'EEXIST' });
     await expect(fs.openAppend(join(root, 'missing'), 'never')).rejects.toMatchObject({ code: 'ENOENT' });
     await expect(fs.unlink(join(root, 'missing'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('never shows an exclusively created file without all its bytes, and leaves nothing else behind', async () => {
+    const path = join(root, 'LOCK');
+    const data = new Uint8Array(64).fill(7);
+    const seenLengths = new Set<number>();
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const creating = fs.createExclusive(path, data);
+      // Reading synchronously holds this thread while the thread pool carries out what creation
+      // has queued: a creation that opens the name first, then writes, shows it empty here.
+      const spinUntil = performance.now() + 5;
+      while (performance.now() < spinUntil) {
+        if (existsSync(path)) seenLengths.add(readFileSync(path).length);
+      }
+      await creating;
+      seenLengths.add((await fs.readFile(path)).length);
+      await fs.unlink(path);
+    }
+
+    expect([...seenLengths]).toEqual([data.length]);
+    expect(await fs.readdir(root)).toEqual([]);
   });
 
   it('creates folders, renames, lists, syncs a folder and removes', async () => {

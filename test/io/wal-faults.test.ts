@@ -178,9 +178,9 @@ describe('write-ahead log under injected faults', () => {
 
   it('takes over a lock whose holder is dead, or any lock with breakLock', async () => {
     const { fault } = setUp();
-    await openWal(fault, dir, { pid: 4_000_000 });
+    await openWal(fault, dir, { holder: { pid: 4_000_000, startTimeTicks: 1, bootId: 'a-boot' } });
 
-    const stale = await openWal(fault, dir, { isProcessAlive: (pid) => pid !== 4_000_000 });
+    const stale = await openWal(fault, dir, { isHolderAlive: (holder) => holder.pid !== 4_000_000 });
     const broken = await openWal(fault, dir, { breakLock: true });
     await stale.wal.close();
 
