@@ -5,6 +5,7 @@ import { hasErrorCode, RaftchartError } from '../src/protocol/errors.ts';
 import { runClusterBench } from './cluster-bench.ts';
 import { clusterBenchUsage, parseClusterBenchArgs } from './cluster-bench-options.ts';
 import { runLogBench } from './log-bench.ts';
+import { parseSoakArgs, runSoak, soakUsage } from './soak.ts';
 
 /**
  * `npm run bench -- [cluster] [options]`: the cluster benchmark (raftchart against etcd, with the
@@ -14,12 +15,15 @@ import { runLogBench } from './log-bench.ts';
 
 const usage = `usage: npm run bench -- [cluster] [options]     raftchart (and etcd when on PATH) under closed-loop load
        npm run bench -- log [--quick] [--dir DIR]  durable-log chart + WAL beside a raw append + fdatasync loop
+       npm run bench -- soak [--minutes N] [--quick]  a cluster under load for minutes: memory, disk, restart (snapshots)
 
 ${clusterBenchUsage}
 
 log options:
   --quick   a few seconds instead of about a minute
-  --dir     where temporary logs go (default: the OS temp folder; it must be on the disk to measure)`;
+  --dir     where temporary logs go (default: the OS temp folder; it must be on the disk to measure)
+
+${soakUsage}`;
 
 const resultsDir = join(fileURLToPath(new URL('.', import.meta.url)), 'results');
 
@@ -27,6 +31,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const [suite, ...rest] = argv;
   try {
     if (suite === 'log') return await logSuite(rest);
+    if (suite === 'soak') return await soakSuite(rest);
     const options = parseClusterBenchArgs(suite === 'cluster' ? rest : argv, resultsDir);
     if (options.help) {
       console.log(usage);
@@ -48,6 +53,16 @@ async function logSuite(argv: readonly string[]): Promise<number> {
     return 0;
   }
   await runLogBench({ quick: values.quick, parentDir: values.dir, resultsDir, print: (line) => console.log(line) });
+  return 0;
+}
+
+async function soakSuite(argv: readonly string[]): Promise<number> {
+  const options = parseSoakArgs(argv, resultsDir);
+  if (options.help) {
+    console.log(usage);
+    return 0;
+  }
+  await runSoak(options, (line) => console.log(line));
   return 0;
 }
 

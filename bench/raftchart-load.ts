@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { assert } from '../src/core/assert.ts';
-import { encodeKeyValueCommand, hasErrorCode, LocalCluster, RaftchartError, type NodeId } from '../src/index.ts';
+import { encodeKeyValueCommand, hasErrorCode, LocalCluster, RaftchartError, type ClusterOptions, type NodeId } from '../src/index.ts';
 import { runClosedLoop, thisProcess, type LoadPlan, type LoadWindow, type ResourceProbe } from './closed-loop.ts';
 import { deltaOf, readThreads, type ThreadDelta, type ThreadReading } from './thread-split.ts';
 
@@ -22,11 +22,11 @@ export const minimumCommandBytes = encodeKeyValueCommand({ op: 'set', key: clien
  * Client `client`'s command: the default state machine's `set` of its own key (so the store holds
  * one value per client, not one per operation) with a value of 'x's padding it to exactly `bytes`.
  */
-export function keyValueCommandOf(client: number, bytes: number): Uint8Array {
+export function keyValueCommandOf(client: number, bytes: number, key = clientKey(client)): Uint8Array {
   if (!(bytes >= minimumCommandBytes)) {
     throw new RaftchartError('InvalidOptions', `a command takes at least ${minimumCommandBytes} bytes (a key-value set), asked for ${bytes}.`, { option: 'bytes' });
   }
-  const command = encodeKeyValueCommand({ op: 'set', key: clientKey(client), value: 'x'.repeat(bytes - minimumCommandBytes) });
+  const command = encodeKeyValueCommand({ op: 'set', key, value: 'x'.repeat(bytes - minimumCommandBytes) });
   assert(command.byteLength === bytes, `a command of ${bytes} bytes came out ${command.byteLength} bytes long`);
   return command;
 }
@@ -99,6 +99,12 @@ export interface RaftchartRun {
   readonly fsync: boolean;
   /** Folder for the cluster's temp folder: on the disk to measure. */
   readonly parentDir: string;
+  /** The cluster's folder, kept when the run ends (the caller removes it); default a temp folder in parentDir, removed. */
+  readonly dataDir?: string;
+  /** Clients share this many keys (client i sets key i mod keys); default one key per client. */
+  readonly keys?: number;
+  /** More cluster options (snapshots, …). */
+  readonly cluster?: Partial<Pick<ClusterOptions, 'snapshotEvery' | 'snapshotKeepEntries'>>;
 }
 
 /**
@@ -107,7 +113,7 @@ export interface RaftchartRun {
  * cluster's own defaults (50 ms, 150–300 ms) two loaded shared cores can starve a heartbeat long
  * enough to start an election, and every command in flight fails over.
  */
-const etcdTiming = { heartbeatIntervalMs: 100, electionTimeoutMs: [1000, 2000] as const };
+export const etcdTiming = { heartbeatIntervalMs: 100, electionTimeoutMs: [1000, 2000] as const };
 
 /** One measured window on a raftchart cluster. */
 export interface RaftchartWindow extends LoadWindow {
@@ -132,15 +138,20 @@ export interface RaftchartLoad {
  * warms up between them); stops it and removes its folder once `use` settles.
  */
 export async function withRaftchartLoad<T>(run: RaftchartRun, use: (load: RaftchartLoad) => Promise<T>): Promise<T> {
-  const dataDir = await mkdtemp(join(run.parentDir, 'raftchart-bench-'));
-  const cluster = await LocalCluster.start({ nodes: run.nodes, fsync: run.fsync, dataDir, ...etcdTiming }).catch(async (error: unknown) => {
-    await rm(dataDir, { recursive: true, force: true });
+  const ownsDataDir = run.dataDir === undefined;
+  const dataDir = run.dataDir ?? (await mkdtemp(join(run.parentDir, 'raftchart-bench-')));
+  const removeOwned = () => (ownsDataDir ? rm(dataDir, { recursive: true, force: true }) : Promise.resolve());
+  const cluster = await LocalCluster.start({ nodes: run.nodes, fsync: run.fsync, dataDir, ...etcdTiming, ...run.cluster }).catch(async (error: unknown) => {
+    await removeOwned();
     throw error;
   });
   try {
     const tracker = await LeaderTracker.of(cluster);
     const measure = async (plan: LoadPlan, { probe = thisProcess, ready }: { probe?: ResourceProbe; ready?: () => Promise<void> } = {}) => {
-      const commands = Array.from({ length: plan.concurrency }, (_, client) => keyValueCommandOf(client, run.bytes));
+      const keys = run.keys;
+      const commands = Array.from({ length: plan.concurrency }, (_, client) =>
+        keyValueCommandOf(client, run.bytes, keys === undefined ? clientKey(client) : clientKey(client % keys)),
+      );
       let retries = 0;
       const operation = async (client: number) => {
         for (let attempt = 0; attempt <= retriesPerCommandMax; attempt++) {
@@ -168,7 +179,7 @@ export async function withRaftchartLoad<T>(run: RaftchartRun, use: (load: Raftch
     return await use({ cluster, measure });
   } finally {
     await cluster.stop();
-    await rm(dataDir, { recursive: true, force: true });
+    await removeOwned();
   }
 }
 
