@@ -32,9 +32,9 @@ export interface StorageActors {
 
 /**
  * The four actors the durable-log chart invokes, carried out on `storage`: `writeRecords` calls
- * write(records), `syncRecords` sync(), `rewriteRecords` rewrite(records), `writeSnapshot` installSnapshot(snapshot, hardState, entries). Each answers its parent
- * once: `storage.done` when the call resolves, `storage.failed { failure: { code, message } }` when
- * it rejects with an operating error (an errno-like code: EIO, ENOSPC, …). A stopped actor (its
+ * write(records), `syncRecords` sync(), `rewriteRecords` rewrite(records), `writeSnapshot`
+ * installSnapshot(snapshot, hardState, entries). Each answers its parent once: `storage.done`
+ * when the call resolves, `storage.failed { failure: { code, message } }` when it rejects with an operating error (an errno-like code: EIO, ENOSPC, …). A stopped actor (its
  * state was left, or the server stopped) sends nothing, ever. A rejection without such a code is a
  * bug (a failed assert in the storage): the actor errors, and the error travels up the actor tree
  * to the host instead of being retried as if the disk were at fault.
