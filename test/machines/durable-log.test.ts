@@ -6,6 +6,7 @@ import {
   mergedRecordCommandBytesMax,
   type DurableLogReport,
   type DurableLogRequest,
+  type SnapshotWrite,
 } from '../../machines/durable-log.machine.ts';
 import { durableLogHostMachine } from '../../src/io/durable-log-host.ts';
 import type { LogRecord } from '../../src/protocol/records.ts';
@@ -16,11 +17,12 @@ import type { Entry } from '../../src/protocol/types.ts';
  * when told, and its backoff runs on a simulated clock.
  */
 
-type CallKind = 'write' | 'sync' | 'rewrite';
+type CallKind = 'write' | 'sync' | 'rewrite' | 'snapshot';
 
 interface StorageCall {
   readonly kind: CallKind;
   readonly records: readonly LogRecord[];
+  readonly snapshot?: SnapshotWrite;
 }
 
 /** Storage actors that record each call and hold its answer until the test gives it. */
@@ -32,6 +34,7 @@ class HeldStorage {
     writeRecords: this.#actor('write'),
     syncRecords: this.#actor('sync'),
     rewriteRecords: this.#actor('rewrite'),
+    writeSnapshot: this.#actor('snapshot'),
   };
 
   /** The kind of the call waiting for an answer, or null. */
@@ -59,8 +62,8 @@ class HeldStorage {
   }
 
   #actor(kind: CallKind) {
-    return fromCallback<AnyEventObject, { records?: readonly LogRecord[] }>(({ input, sendBack }) => {
-      this.calls.push({ kind, records: input.records ?? [] });
+    return fromCallback<AnyEventObject, { records?: readonly LogRecord[]; snapshot?: SnapshotWrite }>(({ input, sendBack }) => {
+      this.calls.push({ kind, records: input.records ?? [], ...(input.snapshot === undefined ? {} : { snapshot: input.snapshot }) });
       this.#answer = sendBack;
       return () => {
         this.#answer = null;
@@ -304,5 +307,60 @@ describe('durable-log chart: retry after a failed write or sync', () => {
 
     expect(log.storage.kinds()).toBe('write rewrite write rewrite');
     expect(log.syncedSeqs()).toEqual([1, 2]);
+  });
+});
+
+describe('durable-log chart: snapshots (§7)', () => {
+  const snapshotRequest = (seq: number, index: number, suffix: readonly Entry[] = []): DurableLogRequest => ({
+    type: 'log.snapshot',
+    seq,
+    snapshot: { index, term: 1, servers: ['n1'], data: Uint8Array.of(index) },
+    entries: suffix,
+  });
+
+  it('writes a snapshot alone, once everything before it is durable, with the synced hard state; later requests wait for it', () => {
+    const log = start();
+    log.send({ type: 'log.saveHardState', seq: 1, hardState: { term: 3, votedFor: 'n2' } });
+    log.send(append(2, 1, 5));
+    log.send(snapshotRequest(3, 4, [entry(5)]));
+    log.send(append(4, 6));
+    // The hard state went out alone at once; the append is the next batch, which stops before the snapshot.
+    for (let call = 0; call < 4; call++) log.storage.succeed();
+    expect(log.storage.inFlight).toBe('snapshot');
+    expect(log.storage.calls.at(-1)?.snapshot).toMatchObject({ snapshot: { index: 4 }, hardState: { term: 3, votedFor: 'n2' }, entries: [entry(5)] });
+    log.storage.succeed();
+    log.storage.succeed();
+    log.storage.succeed();
+    expect(log.storage.kinds()).toBe('write sync write sync snapshot write sync');
+    expect(log.storage.calls.map((call) => picture(call.records))).toEqual(['h3', '', 'e1-5', '', '', 'e6', '']);
+    expect(log.reports.map((report) => report.type === 'log.synced' && [report.position.seq, report.position.snapshotIndex, report.position.lastIndex])).toEqual([
+      [1, 0, 0],
+      [2, 0, 5],
+      [3, 4, 5],
+      [4, 4, 6],
+    ]);
+  });
+
+  it('writes a failed snapshot again from the top after the backoff, and fail-stops once the retries are spent', () => {
+    const log = start({ retryAttemptsMax: 1, retryBackoffMsBase: 10 });
+    log.send(snapshotRequest(1, 7));
+    log.storage.fail('ENOSPC');
+    expect(log.state()).toBe('"resnapshotting"');
+    log.clock.increment(10);
+    expect(log.storage.inFlight).toBe('snapshot');
+    log.storage.fail('EIO');
+    expect(log.state()).toBe('"failed"');
+    expect(log.storage.kinds()).toBe('snapshot snapshot');
+    expect(log.reports).toMatchObject([{ type: 'log.failed', failure: { code: 'EIO' } }]);
+  });
+
+  it('reports a snapshot durable after a retry succeeds, with its index', () => {
+    const log = start({ retryBackoffMsBase: 5 });
+    log.send(snapshotRequest(1, 9));
+    log.storage.fail();
+    log.clock.increment(5);
+    log.storage.succeed();
+    expect(log.reports).toMatchObject([{ type: 'log.synced', position: { seq: 1, snapshotIndex: 9, lastIndex: 9, lastTerm: 1 } }]);
+    expect(log.state()).toBe('"idle"');
   });
 });
