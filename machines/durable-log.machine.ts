@@ -221,28 +221,26 @@ export const durableLogMachine = setup({
       description:
         'Everything before the snapshot request is durable: the snapshot file is written, synced and renamed into place, the log starts afresh after it (§7), and only then may storage delete what no kept snapshot needs.',
       entry: 'takeSnapshot',
-      invoke: { src: 'writeSnapshot', input: ({ context }) => ({ snapshot: context.snapshotWrite ?? undefined }) },
-      on: {
-        'storage.done': {
-          target: 'idle',
-          actions: ['confirmBatch', 'reportSynced'],
-          description: 'The snapshot and the log after it are durable: report the position, with the snapshot index.',
+      initial: 'writingSnapshot',
+      states: {
+        writingSnapshot: {
+          description: 'The snapshot, and the log after it, written by storage.',
+          invoke: { src: 'writeSnapshot', input: ({ context }) => ({ snapshot: context.snapshotWrite ?? undefined }) },
+          on: {
+            'storage.done': {
+              target: '#durableLog.idle',
+              actions: ['confirmBatch', 'reportSynced'],
+              description: 'The snapshot and the log after it are durable: report the position, with the snapshot index.',
+            },
+            'storage.failed': { target: 'backingOff', actions: 'recordFailure' },
+          },
         },
-        'storage.failed': { target: 'resnapshotting', actions: 'recordFailure' },
-      },
-    },
-    resnapshotting: {
-      description: 'Writing the snapshot failed: back off, then write it again from the top (a fresh temporary file), unless the retries are spent.',
-      entry: 'countAttempt',
-      always: { guard: not('hasAttemptsLeft'), target: 'failed', description: 'The retries are spent.' },
-      after: { retryBackoff: { target: 'writingSnapshotAgain' } },
-    },
-    writingSnapshotAgain: {
-      description: 'The same snapshot, written again.',
-      invoke: { src: 'writeSnapshot', input: ({ context }) => ({ snapshot: context.snapshotWrite ?? undefined }) },
-      on: {
-        'storage.done': { target: 'idle', actions: ['confirmBatch', 'reportSynced'] },
-        'storage.failed': { target: 'resnapshotting', reenter: true, actions: 'recordFailure' },
+        backingOff: {
+          description: 'Writing the snapshot failed: back off, then write it again from the top (a fresh temporary file), unless the retries are spent.',
+          entry: 'countAttempt',
+          always: { guard: not('hasAttemptsLeft'), target: '#durableLog.failed', description: 'The retries are spent.' },
+          after: { retryBackoff: { target: 'writingSnapshot' } },
+        },
       },
     },
     writing: {

@@ -473,10 +473,7 @@ export const raftServerMachine = setup({
       incoming.received += request.data.byteLength;
     }),
     installSnapshot: enqueueActions(({ context, event, enqueue }) => {
-      const request = event as InstallSnapshot;
-      const incoming = request.offset === 0 ? null : context.incomingSnapshot;
-      const data = concatenate([...(incoming?.chunks ?? []), request.data], request.totalBytes);
-      const snapshot: Snapshot = { index: request.lastIncludedIndex, term: request.lastIncludedTerm, servers: [...request.servers], data };
+      const snapshot = snapshotOfTransfer(context, event as InstallSnapshot);
       const log = context.log;
       // Figure 13, steps 6–7: an entry matching the snapshot's last keeps the log after it; else the whole log goes.
       let entries: Entry[] = [];
@@ -1062,6 +1059,13 @@ function completesIntactSnapshot(context: RaftServerContext, request: InstallSna
   let crc = 0;
   for (const chunk of chunks) crc = crc32c(chunk, 0, chunk.byteLength, crc);
   return crc32c(request.data, 0, request.data.byteLength, crc) === request.checksum;
+}
+
+/** The snapshot an InstallSnapshot's last chunk completes: the chunks gathered so far and its own, as one. */
+export function snapshotOfTransfer(context: RaftServerContext, request: InstallSnapshot): Snapshot {
+  const incoming = request.offset === 0 ? null : context.incomingSnapshot;
+  const data = concatenate([...(incoming?.chunks ?? []), request.data], request.totalBytes);
+  return { index: request.lastIncludedIndex, term: request.lastIncludedTerm, servers: [...request.servers], data };
 }
 
 /** The chunks as one buffer of `totalBytes` (the last chunk alone is used as it is). */

@@ -30,6 +30,16 @@ async function logThrough(fs: FileSystem, last: number): Promise<Wal> {
   return wal;
 }
 
+/** A log of 1..20 with snapshots at 5 and at 15, each followed by the log after it. */
+async function twoSnapshots(fs: FileSystem): Promise<Wal> {
+  const wal = await logThrough(fs, 10);
+  await wal.installSnapshot(snapshotAt(5), vote, run(6, 10));
+  await wal.write([entries(11, 20)]);
+  await wal.sync();
+  await wal.installSnapshot(snapshotAt(15), vote, run(16, 20));
+  return wal;
+}
+
 async function reopen(fs: FileSystem) {
   const opened = await openWal(fs, dir);
   await opened.wal.close();
@@ -104,11 +114,7 @@ describe('write-ahead log with snapshots (§7)', () => {
 
   it('keeps two snapshots and deletes the older files and every segment before the older snapshot\'s log', async () => {
     const fs = new MemoryFileSystem();
-    const wal = await logThrough(fs, 10);
-    await wal.installSnapshot(snapshotAt(5), vote, run(6, 10));
-    await wal.write([entries(11, 20)]);
-    await wal.sync();
-    await wal.installSnapshot(snapshotAt(15), vote, run(16, 20));
+    const wal = await twoSnapshots(fs);
     await wal.write([entries(21, 30)]);
     await wal.sync();
     await wal.installSnapshot(snapshotAt(25), vote, run(26, 30));
@@ -121,11 +127,7 @@ describe('write-ahead log with snapshots (§7)', () => {
 
   it('falls back to the older snapshot when the newest is corrupt, replaying the log from it', async () => {
     const fs = new MemoryFileSystem();
-    const wal = await logThrough(fs, 10);
-    await wal.installSnapshot(snapshotAt(5), vote, run(6, 10));
-    await wal.write([entries(11, 20)]);
-    await wal.sync();
-    await wal.installSnapshot(snapshotAt(15), vote, run(16, 20));
+    const wal = await twoSnapshots(fs);
     await wal.close();
     const newest = join(dir, snapshotFileName(15));
     const bytes = await fs.readFile(newest);
@@ -137,11 +139,7 @@ describe('write-ahead log with snapshots (§7)', () => {
 
   it('fails with LogCorrupt, naming the file, when no usable snapshot reaches the log', async () => {
     const fs = new MemoryFileSystem();
-    const wal = await logThrough(fs, 10);
-    await wal.installSnapshot(snapshotAt(5), vote, run(6, 10));
-    await wal.write([entries(11, 20)]);
-    await wal.sync();
-    await wal.installSnapshot(snapshotAt(15), vote, run(16, 20));
+    const wal = await twoSnapshots(fs);
     await wal.installSnapshot(snapshotAt(18), vote, run(19, 20));
     await wal.close();
     // Kept: 15 and 18; segment 1 (the log from index 1) is gone. Break both snapshots.

@@ -345,7 +345,7 @@ describe('durable-log chart: snapshots (§7)', () => {
     const log = start({ retryAttemptsMax: 1, retryBackoffMsBase: 10 });
     log.send(snapshotRequest(1, 7));
     log.storage.fail('ENOSPC');
-    expect(log.state()).toBe('"resnapshotting"');
+    expect(log.state()).toBe('{"snapshotting":"backingOff"}');
     log.clock.increment(10);
     expect(log.storage.inFlight).toBe('snapshot');
     log.storage.fail('EIO');

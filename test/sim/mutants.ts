@@ -1,8 +1,7 @@
 import { enqueueActions } from 'xstate';
-import { appendReply, raftServerMachine, voteReply, type IncomingSnapshot, type RaftServerContext } from '../../machines/raft-server.machine.ts';
+import { appendReply, raftServerMachine, snapshotOfTransfer, voteReply, type RaftServerContext } from '../../machines/raft-server.machine.ts';
 import { quorumIndexOf } from '../../machines/raft-server.machine.ts';
 import type { AppendEntries, InstallSnapshot, RequestVote } from '../../src/protocol/messages.ts';
-import type { Snapshot } from '../../src/protocol/types.ts';
 
 /**
  * The bugs the paper warns about, each re-introduced by overriding ONE named guard or action of
@@ -63,15 +62,7 @@ export const mutants = {
   discardsMatchingSuffixOnInstall: raftServerMachine.provide({
     actions: {
       installSnapshot: enqueueActions(({ context, event, enqueue }) => {
-        const request = event as InstallSnapshot;
-        const chunks = [...(request.offset === 0 ? [] : (context.incomingSnapshot as IncomingSnapshot).chunks), request.data];
-        const data = new Uint8Array(request.totalBytes);
-        let offset = 0;
-        for (const chunk of chunks) {
-          data.set(chunk, offset);
-          offset += chunk.byteLength;
-        }
-        const snapshot: Snapshot = { index: request.lastIncludedIndex, term: request.lastIncludedTerm, servers: request.servers, data };
+        const snapshot = snapshotOfTransfer(context, event as InstallSnapshot);
         context.log.resetTo(snapshot.index, snapshot.term);
         const seq = context.logSeq + 1;
         enqueue.sendTo('durableLog', { type: 'log.snapshot', seq, snapshot, entries: [] });
