@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { parseProcStat, type ProcStatLine } from '../src/io/thread-usage.ts';
+import { parseProcStat, type ProcStatLine } from '../src/io/proc-stat.ts';
 
 /**
  * CPU time and memory of other processes, from Linux's /proc: etcd's members, the inspector page's

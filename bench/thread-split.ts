@@ -1,5 +1,5 @@
 import type { LocalCluster } from '../src/cluster/local-cluster.ts';
-import { watchThreadUsage, type ThreadUsage } from '../src/io/thread-usage.ts';
+import { watchThreadUsage, type ThreadUsage } from '../src/host/thread-usage.ts';
 import { thisProcess } from './closed-loop.ts';
 
 /**

@@ -21,4 +21,4 @@ export type { NodeId, Role } from './protocol/types.ts';
 export { Inspector, type InspectorOptions } from './inspect/inspector-server.ts';
 export { RaftchartError, hasErrorCode, type ErrorCode } from './protocol/errors.ts';
 export { errorCodes } from './cluster/error-codes.ts';
-export { KeyValueStore, encodeKeyValueCommand, type StateMachine, type StateMachineFactory } from './io/worker-state-machine.ts';
+export { KeyValueStore, encodeKeyValueCommand, type StateMachine, type StateMachineFactory } from './host/key-value-store.ts';

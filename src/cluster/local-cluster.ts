@@ -8,15 +8,15 @@ import { resolveRaftConfig, type RaftConfig } from '../core/config.ts';
 import { RaftchartError } from '../protocol/errors.ts';
 import type { EntryKind, NodeId } from '../protocol/types.ts';
 import { commandBytesMax } from '../protocol/validate.ts';
-import type { AppliedBatch, RestoredSnapshot, SnapshotOutcome, WorkerCounters, WorkerStatus, WorkerStatusDetail } from '../io/worker-protocol.ts';
-import { unpackEntries } from '../io/worker-wire.ts';
-import type { ServerInspectionEvent } from '../io/inspection-events.ts';
-import { logTailEntriesMax } from '../io/worker-inspection.ts';
-export type { ServerInspectionEvent } from '../io/inspection-events.ts';
+import type { AppliedBatch, RestoredSnapshot, SnapshotOutcome, WorkerCounters, WorkerStatus, WorkerStatusDetail } from '../host/worker-protocol.ts';
+import { unpackEntries } from '../protocol/packing.ts';
+import type { ServerInspectionEvent } from '../host/inspection-events.ts';
+import { logTailEntriesMax } from '../host/worker-inspection.ts';
+export type { ServerInspectionEvent } from '../host/inspection-events.ts';
 import { ServerWorker } from './server-worker.ts';
 
 export type { BusTap, BusTapEvent, NetworkStats } from '../bus/message-bus.ts';
-export type { WorkerStatusDetail } from '../io/worker-protocol.ts';
+export type { WorkerStatusDetail } from '../host/worker-protocol.ts';
 
 /** Options of LocalCluster.start; every one is checked, a bad one is an InvalidOptions error naming it. */
 export interface ClusterOptions {
@@ -178,15 +178,14 @@ interface ResolvedOptions {
   readonly onInspectionEvent: ((event: ServerInspectionEvent) => void) | null;
 }
 
-/** A proposeAndWait waiting for its index to be applied; several at one index form a list. */
+/** A proposeAndWait waiting for its server's worker to decide the command (or for its deadline). */
 interface Waiter {
-  readonly term: number;
+  readonly id: NodeId;
   /** performance.now() past which it rejects with Timeout. */
   readonly deadline: number;
   readonly timeoutMs: number;
   readonly resolve: (result: CommittedResult) => void;
   readonly reject: (error: Error) => void;
-  next: Waiter | null;
 }
 
 /**
@@ -216,9 +215,11 @@ export class LocalCluster {
   readonly #incarnations = new Map<NodeId, number>();
   readonly #lastKnown = new Map<NodeId, NodeStatus>();
   readonly #listeners = new Set<(entry: AppliedEntry) => void>();
-  readonly #waiters = new Map<NodeId, Map<number, Waiter>>();
-  #waiterCount = 0;
+  /** Every proposeAndWait not yet settled: the worker's answer or the sweep settles it, whichever comes first. */
+  readonly #waiters = new Set<Waiter>();
   #waiterSweep: NodeJS.Timeout | null = null;
+  /** Int32 [0]: 1 while any onApply listener exists; every worker reads it before posting applied entries. */
+  readonly #applyStream = new SharedArrayBuffer(4);
   /** Per server, crash and restart run one at a time in call order. */
   readonly #lifecycle = new Map<NodeId, Promise<unknown>>();
   #stopped = false;
@@ -324,57 +325,39 @@ export class LocalCluster {
       this.#known(id);
       const owned = checkCommand(command);
       const timeoutMs = options.timeoutMs ?? proposeAndWaitMsDefault;
-      const notLeader = (): void => reject(new RaftchartError('NotLeader', `${id} is not the leader: propose on the leader (see status()).`, { id }));
       const server = this.#servers.get(id);
-      if (server === undefined) return notLeader();
-      // The waiter is registered in the turn the answer arrives: the apply may follow in the same batch.
-      server.submit(owned, (outcome) => {
-        if (!outcome.isLeader) return notLeader();
-        this.#addWaiter(id, outcome.index, { term: outcome.term, deadline: performance.now() + timeoutMs, timeoutMs, resolve, reject, next: null });
+      if (server === undefined) return reject(new RaftchartError('NotLeader', `${id} is not running: propose on the leader (see status()).`, { id }));
+      const waiter: Waiter = { id, deadline: performance.now() + timeoutMs, timeoutMs, resolve, reject };
+      this.#waiters.add(waiter);
+      this.#waiterSweep ??= setInterval(() => this.#sweepWaiters(), waiterSweepMs);
+      server.submitAndWait(owned, (outcome) => {
+        // Settled already: it timed out, or the cluster stopped.
+        if (!this.#waiters.delete(waiter)) return;
+        this.#stopSweepWhenIdle();
+        if (outcome.ok) resolve({ index: outcome.index, term: outcome.term, result: outcome.result });
+        else if (outcome.code === 'Stopped') reject(new RaftchartError('NotLeader', `${outcome.message}: retry on the leader.`, { id }));
+        else reject(new RaftchartError('NotLeader', `${outcome.message}: propose on the leader (see status()).`, { id }));
       });
     });
-  }
-
-  #addWaiter(id: NodeId, index: number, waiter: Waiter): void {
-    let waiters = this.#waiters.get(id);
-    if (waiters === undefined) this.#waiters.set(id, (waiters = new Map()));
-    waiter.next = waiters.get(index) ?? null;
-    waiters.set(index, waiter);
-    this.#waiterCount++;
-    this.#waiterSweep ??= setInterval(() => this.#sweepWaiters(), waiterSweepMs);
   }
 
   /** Rejects with Timeout every waiter past its deadline; stops the timer once none wait. */
   #sweepWaiters(): void {
     const now = performance.now();
-    for (const [id, waiters] of this.#waiters) {
-      for (const [index, head] of waiters) {
-        let kept: Waiter | null = null;
-        for (let waiter: Waiter | null = head; waiter !== null; ) {
-          const next: Waiter | null = waiter.next;
-          if (waiter.deadline <= now) {
-            this.#waiterCount--;
-            waiter.reject(
-              new RaftchartError('Timeout', `index ${index} on ${id} was not applied within ${waiter.timeoutMs} ms: leadership may have moved or no majority is reachable; retry on the leader.`, {
-                id,
-                index,
-              }),
-            );
-          } else {
-            waiter.next = kept;
-            kept = waiter;
-          }
-          waiter = next;
-        }
-        if (kept === null) waiters.delete(index);
-        else waiters.set(index, kept);
-      }
+    for (const waiter of this.#waiters) {
+      if (waiter.deadline > now) continue;
+      this.#waiters.delete(waiter);
+      waiter.reject(
+        new RaftchartError('Timeout', `the command on ${waiter.id} was not applied within ${waiter.timeoutMs} ms: leadership may have moved or no majority is reachable; retry on the leader.`, {
+          id: waiter.id,
+        }),
+      );
     }
     this.#stopSweepWhenIdle();
   }
 
   #stopSweepWhenIdle(): void {
-    if (this.#waiterCount > 0 || this.#waiterSweep === null) return;
+    if (this.#waiters.size > 0 || this.#waiterSweep === null) return;
     clearInterval(this.#waiterSweep);
     this.#waiterSweep = null;
   }
@@ -493,7 +476,12 @@ export class LocalCluster {
    */
   onApply(listener: (entry: AppliedEntry) => void): () => void {
     this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    // Workers post applied entries only while someone listens (shared memory: seen at once).
+    Atomics.store(new Int32Array(this.#applyStream), 0, 1);
+    return () => {
+      this.#listeners.delete(listener);
+      if (this.#listeners.size === 0) Atomics.store(new Int32Array(this.#applyStream), 0, 0);
+    };
   }
 
   /** Ends `id`'s worker abruptly, no goodbye; once resolved nothing more from it is delivered. */
@@ -505,7 +493,6 @@ export class LocalCluster {
       if (server === undefined) return;
       this.#servers.delete(id);
       await server.crash();
-      this.#rejectWaiters(id, new RaftchartError('NotLeader', `${id} crashed before applying the command: retry on the leader.`, { id }));
     });
   }
 
@@ -518,7 +505,6 @@ export class LocalCluster {
       if (server !== undefined) {
         this.#servers.delete(id);
         await server.crash();
-        this.#rejectWaiters(id, new RaftchartError('NotLeader', `${id} restarted before applying the command: retry on the leader.`, { id }));
       }
       await this.#startServer(id, true);
       await this.#servers.get(id)?.run();
@@ -538,7 +524,9 @@ export class LocalCluster {
     this.#servers.clear();
     await Promise.all(servers.map((server) => server.shutdown()));
     this.#bus.close();
-    for (const id of this.#waiters.keys()) this.#rejectWaiters(id, new RaftchartError('Stopped', 'the cluster was stopped.'));
+    for (const waiter of this.#waiters) waiter.reject(new RaftchartError('Stopped', 'the cluster was stopped.'));
+    this.#waiters.clear();
+    this.#stopSweepWhenIdle();
     this.#listeners.clear();
     if (this.#ownsDataDir) await rm(this.#dataDir, { recursive: true, force: true });
   }
@@ -559,6 +547,7 @@ export class LocalCluster {
       randomSeed: (this.seed + incarnation * 7919) >>> 0,
       config: this.#options.config,
       stateMachineModule: this.#options.stateMachineModule,
+      applyStream: this.#applyStream,
       bus: this.#bus,
       onApplied: (batch) => this.#onApplied(id, batch),
       onRestored: (restored) => this.#onRestored(id, restored),
@@ -566,7 +555,6 @@ export class LocalCluster {
       onDied: (error) => {
         this.workerErrors.push({ id, error });
         if (server !== undefined && this.#servers.get(id) === server) this.#servers.delete(id);
-        this.#rejectWaiters(id, new RaftchartError('NotLeader', `${id} died: ${String(error)}`, { id }));
       },
     });
     if (this.#stopped) {
@@ -579,22 +567,6 @@ export class LocalCluster {
 
   #onApplied(nodeId: NodeId, batch: AppliedBatch): void {
     if (this.#listeners.size > 0) this.#tellListeners(nodeId, batch);
-    const waiters = this.#waiters.get(nodeId);
-    if (waiters === undefined || waiters.size === 0) return;
-    // Waiters need only each entry's index and term: no entry objects unless someone listens.
-    const terms = batch.entries.terms;
-    for (let i = 0; i < terms.length; i++) {
-      const index = batch.firstIndex + i;
-      const head = waiters.get(index);
-      if (head === undefined) continue;
-      waiters.delete(index);
-      for (let waiter: Waiter | null = head; waiter !== null; waiter = waiter.next) {
-        this.#waiterCount--;
-        if (waiter.term === terms[i]) waiter.resolve({ index, term: terms[i], result: batch.results[index - batch.resultsFirstIndex] });
-        else waiter.reject(new RaftchartError('NotLeader', `index ${index} holds another leader's entry: leadership changed; retry on the leader.`, { nodeId }));
-      }
-    }
-    this.#stopSweepWhenIdle();
   }
 
   /** `nodeId`'s state machine jumped to a snapshot: tell listeners, and fail the waiters it passed over (their results are gone). */
@@ -605,22 +577,6 @@ export class LocalCluster {
     }
     const entry: AppliedEntry = { nodeId, index: restored.index, term: restored.term, kind: 'snapshot', command: new Uint8Array(0) };
     for (const listener of this.#listeners) listener(entry);
-    const waiters = this.#waiters.get(nodeId);
-    if (waiters === undefined) return;
-    for (const [index, head] of waiters) {
-      if (index > restored.index) continue;
-      waiters.delete(index);
-      for (let waiter: Waiter | null = head; waiter !== null; waiter = waiter.next) {
-        this.#waiterCount--;
-        waiter.reject(
-          new RaftchartError('NotLeader', `${nodeId} restored a snapshot past index ${index} before applying it there: leadership changed, and the outcome is unknown; check, then retry on the leader.`, {
-            nodeId,
-            index,
-          }),
-        );
-      }
-    }
-    this.#stopSweepWhenIdle();
   }
 
   #tellListeners(nodeId: NodeId, batch: AppliedBatch): void {
@@ -628,19 +584,6 @@ export class LocalCluster {
       const entry: AppliedEntry = { nodeId, index: record.index, term: record.term, kind: record.kind, command: record.command };
       for (const listener of this.#listeners) listener(entry);
     }
-  }
-
-  #rejectWaiters(id: NodeId, error: Error): void {
-    const waiters = this.#waiters.get(id);
-    if (waiters === undefined) return;
-    this.#waiters.delete(id);
-    for (const head of waiters.values()) {
-      for (let waiter: Waiter | null = head; waiter !== null; waiter = waiter.next) {
-        this.#waiterCount--;
-        waiter.reject(error);
-      }
-    }
-    this.#stopSweepWhenIdle();
   }
 
   /** `id`'s worker when it is running; UnknownNode or Stopped (crashed) otherwise. */

@@ -4,8 +4,8 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import type { MessageBus } from '../bus/message-bus.ts';
 import { RaftchartError, type ErrorCode } from '../protocol/errors.ts';
 import type { NodeId } from '../protocol/types.ts';
-import { packCommands } from '../protocol/packed-entries.ts';
-import type { ServerInspectionEvent } from '../io/inspection-events.ts';
+import { packCommands } from '../protocol/packing.ts';
+import type { ServerInspectionEvent } from '../host/inspection-events.ts';
 import type {
   AppliedBatch,
   ClientReply,
@@ -19,7 +19,7 @@ import type {
   WorkerCounters,
   WorkerSetup,
   WorkerStatus,
-} from '../io/worker-protocol.ts';
+} from '../host/worker-protocol.ts';
 
 /** Proposals waiting in one turn before they travel as one message; past this the batch is sent at once. */
 export const proposalBatchMax = 8192;
@@ -31,7 +31,7 @@ export interface ServerWorkerOptions extends Omit<WorkerSetup, 'busPort' | 'clie
   readonly bus: MessageBus;
   /** The worker's inspection events, an array per turn, while this incarnation lives; omitted: inspection off. */
   readonly onInspection?: (events: readonly ServerInspectionEvent[]) => void;
-  /** Applied entries, in order, while this incarnation lives. */
+  /** Applied entries, in order, while this incarnation lives and the applyStream flag is set. */
   readonly onApplied: (batch: AppliedBatch) => void;
   /** The worker's state machine was restored from a snapshot; applied entries continue after it. */
   readonly onRestored: (restored: RestoredSnapshot) => void;
@@ -45,16 +45,21 @@ export interface ProposeOutcome {
   readonly term: number;
 }
 
-interface ProposalBatch {
+/** What became of one command proposed with submitAndWait: applied on the leader with its result, or a coded rejection. */
+export type DecidedOutcome =
+  | { readonly ok: true; readonly index: number; readonly term: number; readonly result: unknown }
+  | { readonly ok: false; readonly code: 'NotLeader' | 'Stopped'; readonly message: string };
+
+/** The commands of one turn of one kind, and who hears each one's answer. */
+interface ProposalBatch<A> {
   readonly commands: Uint8Array[];
-  /** Called in the same turn the answer arrives, before any later reply (an apply) is handled. */
-  readonly resolvers: ((outcome: ProposeOutcome) => void)[];
+  readonly answers: ((answer: A) => void)[];
 }
 
 /** Where the worker's code is: the tsx bootstrap from the sources, the compiled entry from dist/. */
 function workerUrl(): URL {
   const fromSource = import.meta.url.endsWith('.ts');
-  return new URL(fromSource ? '../io/worker-bootstrap.mjs' : '../io/worker-entry.js', import.meta.url);
+  return new URL(fromSource ? '../host/worker-bootstrap.mjs' : '../host/worker-entry.js', import.meta.url);
 }
 
 /**
@@ -73,8 +78,11 @@ export class ServerWorker {
   readonly #options: ServerWorkerOptions;
   readonly #exited: Promise<never>;
   #nextRequestId = 1;
-  #batch: ProposalBatch | null = null;
-  readonly #awaiting = new Map<number, ProposalBatch>();
+  /** This turn's proposals: plain (answered once appended) and waiting (answered once applied). */
+  #appendBatch: ProposalBatch<ProposeOutcome> | null = null;
+  #waitBatch: ProposalBatch<DecidedOutcome> | null = null;
+  readonly #awaitingAppend = new Map<number, ProposalBatch<ProposeOutcome>>();
+  readonly #awaitingDecision = new Map<number, ProposalBatch<DecidedOutcome>>();
   #lastTerm = 0;
 
   private constructor(options: ServerWorkerOptions) {
@@ -93,6 +101,7 @@ export class ServerWorker {
       randomSeed: options.randomSeed,
       config: options.config,
       stateMachineModule: options.stateMachineModule,
+      applyStream: options.applyStream,
       busPort: bus.port2,
       clientPort: client.port2,
       inspectPort: inspect?.port2 ?? null,
@@ -152,27 +161,35 @@ export class ServerWorker {
     return this.#alive;
   }
 
-  /** Queues `command` into this turn's batch; resolves with the chart's answer ({isLeader:false} once dead). */
+  /** Queues `command` into this turn's batch; resolves with the chart's answer once appended ({isLeader:false} once dead). */
   propose(command: Uint8Array): Promise<ProposeOutcome> {
-    return new Promise((resolve) => this.submit(command, resolve));
+    return new Promise((resolve) => {
+      if (!this.#alive) return resolve(this.#notLeader());
+      this.#appendBatch ??= this.#openBatch(false);
+      this.#queue(this.#appendBatch, false, command, resolve);
+    });
   }
 
   /**
-   * Like propose() without a promise: `onAnswer` is called exactly once, in the turn the answer
-   * arrives and before any apply that follows it (at once with {isLeader:false} when dead).
+   * Queues `command` into this turn's batch of commands that wait: `onDecided` is called exactly
+   * once, when the leader's worker has applied it (with its result) or knows it will not be
+   * (NotLeader, Stopped); at once with Stopped when this incarnation is dead.
    */
-  submit(command: Uint8Array, onAnswer: (outcome: ProposeOutcome) => void): void {
-    if (!this.#alive) {
-      onAnswer(this.#notLeader());
-      return;
-    }
-    if (this.#batch === null) {
-      this.#batch = { commands: [], resolvers: [] };
-      setImmediate(() => this.#sendBatch());
-    }
-    this.#batch.commands.push(command);
-    this.#batch.resolvers.push(onAnswer);
-    if (this.#batch.commands.length >= proposalBatchMax) this.#sendBatch();
+  submitAndWait(command: Uint8Array, onDecided: (outcome: DecidedOutcome) => void): void {
+    if (!this.#alive) return onDecided(this.#crashed());
+    this.#waitBatch ??= this.#openBatch(true);
+    this.#queue(this.#waitBatch, true, command, onDecided);
+  }
+
+  #openBatch<A>(wait: boolean): ProposalBatch<A> {
+    setImmediate(() => this.#sendBatch(wait));
+    return { commands: [], answers: [] };
+  }
+
+  #queue<A>(batch: ProposalBatch<A>, wait: boolean, command: Uint8Array, answer: (answer: A) => void): void {
+    batch.commands.push(command);
+    batch.answers.push(answer);
+    if (batch.commands.length >= proposalBatchMax) this.#sendBatch(wait);
   }
 
   /**
@@ -221,52 +238,78 @@ export class ServerWorker {
     await this.crash();
   }
 
-  /** Marks this incarnation dead at once: ports closed, waiting proposals answered "not leader". */
+  /** Marks this incarnation dead at once: ports closed, waiting proposals answered "not leader" (plain) or Stopped (waiting). */
   #die(): void {
     if (!this.#alive) return;
     this.#alive = false;
     this.#options.bus.detach(this.id, this.#busPort);
     this.#clientPort.close();
     this.#inspectPort?.close();
-    const batches = [...this.#awaiting.values()];
-    if (this.#batch !== null) batches.push(this.#batch);
-    this.#awaiting.clear();
-    this.#batch = null;
-    for (const batch of batches) for (const resolve of batch.resolvers) resolve(this.#notLeader());
+    const appends = [...this.#awaitingAppend.values(), ...(this.#appendBatch === null ? [] : [this.#appendBatch])];
+    const waits = [...this.#awaitingDecision.values(), ...(this.#waitBatch === null ? [] : [this.#waitBatch])];
+    this.#awaitingAppend.clear();
+    this.#awaitingDecision.clear();
+    this.#appendBatch = null;
+    this.#waitBatch = null;
+    for (const batch of appends) for (const answer of batch.answers) answer(this.#notLeader());
+    for (const batch of waits) for (const answer of batch.answers) answer(this.#crashed());
   }
 
   #notLeader(): ProposeOutcome {
     return { isLeader: false, index: 0, term: this.#lastTerm };
   }
 
-  #sendBatch(): void {
-    const batch = this.#batch;
+  #crashed(): DecidedOutcome {
+    return { ok: false, code: 'Stopped', message: `${this.id} crashed before applying the command` };
+  }
+
+  #sendBatch(wait: boolean): void {
+    const batch = wait ? this.#waitBatch : this.#appendBatch;
     if (batch === null || !this.#alive) return;
-    this.#batch = null;
     const requestId = this.#nextRequestId++;
-    this.#awaiting.set(requestId, batch);
-    const request: ProposeRequest = { requestId, commands: packCommands(batch.commands) };
+    if (wait) {
+      this.#waitBatch = null;
+      this.#awaitingDecision.set(requestId, batch as ProposalBatch<DecidedOutcome>);
+    } else {
+      this.#appendBatch = null;
+      this.#awaitingAppend.set(requestId, batch as ProposalBatch<ProposeOutcome>);
+    }
+    const request: ProposeRequest = { requestId, commands: packCommands(batch.commands), wait };
     this.#clientPort.postMessage(request);
   }
 
   #onReplies(batch: readonly ClientReply[]): void {
     if (!this.#alive) return;
     for (const reply of batch) {
-      if (reply.type === 'applied') {
-        this.#options.onApplied(reply);
-        continue;
+      switch (reply.type) {
+        case 'applied':
+          this.#options.onApplied(reply);
+          break;
+        case 'restored':
+          this.#options.onRestored(reply);
+          break;
+        case 'proposed': {
+          const waiting = this.#awaitingAppend.get(reply.requestId);
+          if (waiting === undefined) break;
+          this.#awaitingAppend.delete(reply.requestId);
+          this.#lastTerm = Math.max(this.#lastTerm, reply.term);
+          waiting.answers.forEach((answer, i) =>
+            answer(reply.isLeader ? { isLeader: true, index: reply.index + i, term: reply.term } : { isLeader: false, index: 0, term: reply.term }),
+          );
+          break;
+        }
+        case 'decided': {
+          const waiting = this.#awaitingDecision.get(reply.requestId);
+          if (waiting === undefined) break;
+          this.#awaitingDecision.delete(reply.requestId);
+          this.#lastTerm = Math.max(this.#lastTerm, reply.term);
+          waiting.answers.forEach((answer, i) => {
+            if (i < reply.results.length) answer({ ok: true, index: reply.index + i, term: reply.term, result: reply.results[i] });
+            else answer({ ok: false, code: reply.failure?.code ?? 'NotLeader', message: reply.failure?.message ?? `${this.id} did not apply the command` });
+          });
+          break;
+        }
       }
-      if (reply.type === 'restored') {
-        this.#options.onRestored(reply);
-        continue;
-      }
-      const waiting = this.#awaiting.get(reply.requestId);
-      if (waiting === undefined) continue;
-      this.#awaiting.delete(reply.requestId);
-      this.#lastTerm = Math.max(this.#lastTerm, reply.term);
-      waiting.resolvers.forEach((resolve, i) =>
-        resolve(reply.isLeader ? { isLeader: true, index: reply.index + i, term: reply.term } : { isLeader: false, index: 0, term: reply.term }),
-      );
     }
   }
 

@@ -1,4 +1,4 @@
-import { commandAt, kindsByCode, packEntries, type PackedEntries } from '../protocol/packed-entries.ts';
+import { commandAt, kindsByCode, packEntries, type PackedEntries } from '../protocol/packing.ts';
 import type { Entry } from '../protocol/types.ts';
 import { assert } from './assert.ts';
 

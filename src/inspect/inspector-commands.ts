@@ -1,7 +1,7 @@
 import type { LocalCluster } from '../cluster/local-cluster.ts';
 import { RaftchartError } from '../protocol/errors.ts';
 import type { NodeId } from '../protocol/types.ts';
-import { encodeKeyValueCommand } from '../io/worker-state-machine.ts';
+import { encodeKeyValueCommand } from '../host/key-value-store.ts';
 
 /** The most commands one `propose` from the page may ask for. */
 export const proposeCountMax = 1000;

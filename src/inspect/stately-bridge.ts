@@ -2,7 +2,7 @@ import { createServer, connect } from 'node:net';
 import { createWebSocketInspector } from '@statelyai/inspect';
 import { createInspectorServer } from '@statelyai/inspect/server';
 import type { ActorRefLike, AnyEventObject } from 'xstate';
-import type { ServerInspectionEvent } from '../io/inspection-events.ts';
+import type { ServerInspectionEvent } from '../host/inspection-events.ts';
 import { RaftchartError } from '../protocol/errors.ts';
 
 /**

@@ -1,6 +1,6 @@
 import { assert } from '../core/assert.ts';
 import { RaftchartError } from '../protocol/errors.ts';
-import { codesByKind, kindsByCode } from '../protocol/packed-entries.ts';
+import { codesByKind, kindsByCode } from '../protocol/packing.ts';
 import type { LogRecord } from '../protocol/records.ts';
 import type { Entry } from '../protocol/types.ts';
 import { crc32c } from '../core/crc32c.ts';

@@ -4,7 +4,7 @@ import { threadId } from 'node:worker_threads';
 import { RaftchartError } from '../protocol/errors.ts';
 import { unlinkIfPresent, type FileSystem } from './file-system.ts';
 import { errorCodeOf } from './file-system-error.ts';
-import { parseProcStat } from './thread-usage.ts';
+import { parseProcStat } from './proc-stat.ts';
 
 export const lockFileName = 'LOCK';
 

@@ -1,8 +1,9 @@
 import { roleOf } from '../../machines/raft-server.machine.ts';
+import { ServerHost } from '../host/server-host.ts';
 import type { Entry, NodeId } from '../protocol/types.ts';
-import { createServerActor, type RaftServerActor } from './server-actor.ts';
+import { DigestStateMachine } from './digest-state-machine.ts';
 import { VirtualClock } from './virtual-clock.ts';
-import { VirtualDisk } from './virtual-disk.ts';
+import { scheduleOn, VirtualDisk, virtualDiskActors } from './virtual-disk.ts';
 import { Random } from '../core/random.ts';
 
 export interface DemoOptions {
@@ -20,50 +21,52 @@ export function runDemo(options: DemoOptions): { leader: NodeId | null; applied:
   const clock = new VirtualClock();
   const network = new Random(options.seed, 'demo/network');
   const ids = Array.from({ length: options.nodes }, (_, i) => `n${i + 1}`);
-  const actors = new Map<NodeId, RaftServerActor>();
+  const hosts = new Map<NodeId, ServerHost>();
   const applied = new Map<NodeId, Entry[]>();
   const decoder = new TextDecoder();
   const at = () => `${String(clock.now).padStart(5)} ms`;
   for (const id of ids) {
-    const actor = createServerActor({
+    const disk = new VirtualDisk();
+    const host = new ServerHost({
       input: { id, servers: ids, randomSeed: options.seed },
+      recovered: disk.recover(),
+      storage: virtualDiskActors(disk, scheduleOn(clock), () => 1),
+      transport: { send: (message) => clock.setTimeout(() => hosts.get(message.to)?.deliver(message), network.int(1, 5)) },
+      stateMachine: new DigestStateMachine(),
       clock,
-      disk: new VirtualDisk(),
-      syncLatencyMs: () => 1,
+      hooks: {
+        onApplied: (entries) => {
+          applied.get(id)?.push(...entries);
+          for (const entry of entries) {
+            const what = entry.kind === 'noop' ? 'no-op' : `"${decoder.decode(entry.command)}"`;
+            options.print(`${at()}  ${id} applies #${entry.index} (term ${entry.term}): ${what}`);
+          }
+        },
+      },
     });
     applied.set(id, []);
-    actor.on('net.send', ({ message }) => {
-      clock.setTimeout(() => actors.get(message.to)?.send(message), network.int(1, 5));
-    });
-    actor.on('state.apply', ({ entries }) => {
-      applied.get(id)?.push(...entries);
-      for (const entry of entries) {
-        const what = entry.kind === 'noop' ? 'no-op' : `"${decoder.decode(entry.command)}"`;
-        options.print(`${at()}  ${id} applies #${entry.index} (term ${entry.term}): ${what}`);
-      }
-    });
     let role = 'follower';
-    actor.subscribe((snapshot) => {
+    host.actor.subscribe((snapshot) => {
       const now = roleOf(snapshot);
       if (now !== role) {
         role = now;
         options.print(`${at()}  ${id} becomes ${now} in term ${snapshot.context.currentTerm}`);
       }
     });
-    actors.set(id, actor);
+    hosts.set(id, host);
   }
   options.print(`${options.nodes} simulated servers start as followers (election timeouts 150–300 ms)`);
-  for (const actor of actors.values()) actor.start();
-  const leaderOf = () => ids.find((id) => actors.get(id)?.getSnapshot().matches('leader')) ?? null;
+  for (const host of hosts.values()) host.start();
+  const leaderOf = () => ids.find((id) => hosts.get(id)?.actor.getSnapshot().matches('leader')) ?? null;
   clock.runUntil(1000);
   const leader = leaderOf();
   if (leader !== null) {
     const encoder = new TextEncoder();
     const commands = Array.from({ length: options.commands }, (_, i) => encoder.encode(`set x=${i + 1}`));
     options.print(`${at()}  client proposes ${commands.length} commands to ${leader}`);
-    actors.get(leader)?.send({ type: 'client.propose', requestId: 1, commands });
+    hosts.get(leader)?.propose(commands, {});
     clock.runUntil(clock.now + 200);
   }
-  for (const actor of actors.values()) actor.stop();
+  for (const host of hosts.values()) host.stop();
   return { leader, applied };
 }

@@ -5,12 +5,11 @@ import { resolveRaftConfig } from '../core/config.ts';
 import { Random } from '../core/random.ts';
 import type { RaftMessage } from '../protocol/messages.ts';
 import type { Entry, NodeId } from '../protocol/types.ts';
-import { serveStateMachine } from '../host/state-machine-host.ts';
 import { DigestStateMachine } from './digest-state-machine.ts';
 import { InvariantChecker, InvariantViolation, type InvariantName, type ServerView } from './invariants.ts';
-import { createServerActor, type RaftServerActor } from './server-actor.ts';
+import { ServerHost, type ProposalOutcome } from '../host/server-host.ts';
 import { VirtualClock } from './virtual-clock.ts';
-import { VirtualDisk } from './virtual-disk.ts';
+import { scheduleOn, VirtualDisk, virtualDiskActors } from './virtual-disk.ts';
 
 /** Which faults a run injects. Each is drawn from the run's seed. */
 export interface SimFaults {
@@ -93,7 +92,7 @@ const clientTimeoutMs = 1000;
 interface SimServer {
   readonly id: NodeId;
   readonly disk: VirtualDisk;
-  actor: RaftServerActor | null;
+  host: ServerHost | null;
   incarnation: number;
   role: string;
 }
@@ -150,11 +149,8 @@ class Simulation {
   private ackedSinceQuiet = false;
   private leaderSinceQuiet = false;
   private believedLeader: NodeId | null = null;
-  private requestIdNext = 1;
   private commandNext = 1;
-  private readonly pending = new Map<number, PendingRequest>();
-  /** `${server}:${index}:${term}` → the command the client awaits there. */
-  private readonly awaiting = new Map<string, Uint8Array>();
+  private readonly pending = new Set<PendingRequest>();
 
   constructor(private readonly options: SimOptions) {
     this.nodes = options.nodes ?? 5;
@@ -169,7 +165,7 @@ class Simulation {
     this.faultRandom = new Random(options.seed, 'sim/faults');
     this.clientRandom = new Random(options.seed, 'sim/client');
     this.diskRandom = new Random(options.seed, 'sim/disk');
-    this.servers = this.ids.map((id) => ({ id, disk: new VirtualDisk(), actor: null, incarnation: 0, role: 'down' }));
+    this.servers = this.ids.map((id) => ({ id, disk: new VirtualDisk(), host: null, incarnation: 0, role: 'down' }));
     this.checker = new InvariantChecker(() => this.servers.map((s) => this.view(s)));
     for (const server of this.servers) {
       server.disk.onDurableTruncation = (_from, removed) => this.guarded(() => this.checker.onDurableTruncation(server.id, removed));
@@ -202,7 +198,7 @@ class Simulation {
     } catch (error) {
       violation = this.violationFrom(error);
     } finally {
-      for (const server of this.servers) server.actor?.stop();
+      for (const server of this.servers) server.host?.stop();
     }
     return {
       seed: this.options.seed,
@@ -224,11 +220,11 @@ class Simulation {
   }
 
   private view(server: SimServer): ServerView {
-    const snapshot = server.actor?.getSnapshot();
+    const snapshot = server.host?.actor.getSnapshot();
     return {
       id: server.id,
       incarnation: server.incarnation,
-      alive: server.actor !== null,
+      alive: server.host !== null,
       role: server.role,
       term: snapshot?.context.currentTerm ?? 0,
       log: snapshot?.context.log as ServerView['log'],
@@ -239,41 +235,36 @@ class Simulation {
   private start(server: SimServer): void {
     server.incarnation++;
     const incarnation = server.incarnation;
-    const actor = createServerActor({
-      input: {
-        id: server.id,
-        servers: this.ids,
-        config: this.config,
-        randomSeed: this.options.seed * 31 + incarnation,
-        recovered: server.disk.recover(),
-        stateMachineSnapshots: true,
-      },
-      clock: this.clock,
-      disk: server.disk,
-      syncLatencyMs: () => this.diskRandom.int(0, this.syncLatencyMsMax),
-      machine: this.options.machine,
-    });
-    server.actor = actor;
-    server.role = 'follower';
     // A listener must not throw into XState (it would rethrow later, outside the run): errors are
     // kept and raised after the step.
-    actor.on('net.send', ({ message }) => this.guarded(() => this.send(server, message)));
-    serveStateMachine(actor, new DigestStateMachine(), {
-      onApplied: (entries) => this.guarded(() => this.onApply(server, entries)),
-      onRestored: (snapshot) =>
-        this.guarded(() => {
-          this.snapshotsRestored++;
-          this.note(`${server.id} restores its state machine from the snapshot of ${snapshot.index}/t${snapshot.term}`);
-          this.checker.onRestore(this.view(server), snapshot);
-        }),
-      onSnapshotTaken: (index, data) =>
-        this.guarded(() => {
-          this.snapshotsTaken++;
-          this.note(`${server.id} snapshots its state machine at ${index}`);
-          this.checker.onSnapshotTaken(this.view(server), index, data);
-        }),
+    const host = new ServerHost({
+      input: { id: server.id, servers: this.ids, config: this.config, randomSeed: this.options.seed * 31 + incarnation },
+      recovered: server.disk.recover(),
+      storage: virtualDiskActors(server.disk, scheduleOn(this.clock), () => this.diskRandom.int(0, this.syncLatencyMsMax)),
+      transport: { send: (message) => this.guarded(() => this.send(server, message)) },
+      stateMachine: new DigestStateMachine(),
+      clock: this.clock,
+      ...(this.options.machine === undefined ? {} : { machine: this.options.machine }),
+      hooks: {
+        onApplied: (entries) => this.guarded(() => this.onApply(server, entries)),
+        onRestored: (snapshot) =>
+          this.guarded(() => {
+            this.snapshotsRestored++;
+            this.note(`${server.id} restores its state machine from the snapshot of ${snapshot.index}/t${snapshot.term}`);
+            this.checker.onRestore(this.view(server), snapshot);
+          }),
+        onSnapshotTaken: (index, data) =>
+          this.guarded(() => {
+            this.snapshotsTaken++;
+            this.note(`${server.id} snapshots its state machine at ${index}`);
+            this.checker.onSnapshotTaken(this.view(server), index, data);
+          }),
+        onError: (error) => this.errors.push(error),
+      },
     });
-    actor.on('client.proposed', (answer) => this.guarded(() => this.onProposalAnswer(server, answer)));
+    server.host = host;
+    server.role = 'follower';
+    const actor = host.actor;
     actor.subscribe({
       next: (snapshot) => {
         const role = roleOf(snapshot);
@@ -287,9 +278,8 @@ class Simulation {
           this.maybeTopple(server);
         }
       },
-      error: (error) => this.errors.push(error),
     });
-    actor.start();
+    host.start();
   }
 
   private guarded(run: () => void): void {
@@ -301,9 +291,9 @@ class Simulation {
   }
 
   private crash(server: SimServer, why: string): void {
-    if (server.actor === null) return;
-    server.actor.stop();
-    server.actor = null;
+    if (server.host === null) return;
+    server.host.stop();
+    server.host = null;
     server.role = 'down';
     server.disk.crash();
     this.crashes++;
@@ -311,7 +301,7 @@ class Simulation {
   }
 
   private restart(server: SimServer): void {
-    if (server.actor !== null) return;
+    if (server.host !== null) return;
     this.note(`${server.id} restarts from its disk`);
     this.start(server);
   }
@@ -327,7 +317,7 @@ class Simulation {
     for (const delay of delays) {
       this.clock.setTimeout(() => {
         const target = this.serverOf(message.to);
-        if (target.actor === null) return;
+        if (target.host === null) return;
         if (!this.net.isLinkUp(message.from, message.to)) {
           // A partition that forms while a message is in flight drops it too.
           this.messagesLost++;
@@ -335,7 +325,7 @@ class Simulation {
           return;
         }
         this.note(() => describeMessage(message));
-        target.actor.send(message);
+        target.host.deliver(message);
       }, delay);
     }
     if (this.faultsOn && this.faults.crashes && isAcknowledgement(message) && this.faultRandom.chance(crashAfterChance(message))) {
@@ -391,27 +381,23 @@ class Simulation {
     if (server.role === 'leader' && this.faults.elections && this.faultRandom.chance(toppleAfterCommitChance)) {
       this.topple(server, 0, 'right after it committed', false, true);
     }
-    for (const entry of entries) {
-      const key = `${server.id}:${entry.index}:${entry.term}`;
-      const command = this.awaiting.get(key);
-      if (command === undefined) continue;
-      this.awaiting.delete(key);
-      if (command !== entry.command) continue;
-      this.checker.onAcknowledged(entry);
-      this.acknowledged++;
-      if (this.clock.now >= this.quietSince) this.ackedSinceQuiet = true;
-    }
   }
 
-  private onProposalAnswer(server: SimServer, answer: { requestId: number; isLeader: boolean; leaderId: NodeId | null; index: number; term: number }): void {
-    const request = this.pending.get(answer.requestId);
-    if (request === undefined) return;
-    this.pending.delete(answer.requestId);
+  /** A client is told its commands committed (those that did): each must be durable on a majority now. */
+  private onDecided(request: PendingRequest, outcome: ProposalOutcome): void {
+    outcome.results.forEach((_, i) => {
+      this.checker.onAcknowledged({ index: outcome.index + i, term: outcome.term, kind: 'command', command: request.commands[i] });
+      this.acknowledged++;
+      if (this.clock.now >= this.quietSince) this.ackedSinceQuiet = true;
+    });
+  }
+
+  private onProposalAnswer(server: SimServer, request: PendingRequest, answer: { isLeader: boolean; leaderId: NodeId | null }): void {
+    if (!this.pending.delete(request)) return;
     if (!answer.isLeader) {
       this.believedLeader = answer.leaderId !== null && answer.leaderId !== server.id ? answer.leaderId : this.clientRandom.pick(this.ids);
       return;
     }
-    request.commands.forEach((command, i) => this.awaiting.set(`${server.id}:${answer.index + i}:${answer.term}`, command));
     // Cut off or crash a leader right after it appends: entries of its term stay on few servers.
     if (this.faults.elections && this.faultRandom.chance(toppleAfterAppendChance)) this.topple(server, 0, 'right after it appended');
   }
@@ -424,9 +410,9 @@ class Simulation {
   }
 
   private clientStep(): void {
-    for (const [requestId, request] of this.pending) {
+    for (const request of this.pending) {
       if (this.clock.now - request.sentAt > clientTimeoutMs) {
-        this.pending.delete(requestId);
+        this.pending.delete(request);
         if (this.believedLeader === request.to) this.believedLeader = null;
       }
     }
@@ -435,13 +421,17 @@ class Simulation {
     const target = this.serverOf(to);
     const count = this.clientRandom.int(1, 3);
     const commands = Array.from({ length: count }, () => new TextEncoder().encode(`c${this.commandNext++}`));
-    const requestId = this.requestIdNext++;
-    this.pending.set(requestId, { to, sentAt: this.clock.now, commands });
-    if (target.actor === null) {
+    const request: PendingRequest = { to, sentAt: this.clock.now, commands };
+    this.pending.add(request);
+    const host = target.host;
+    if (host === null) {
       this.believedLeader = null;
       return;
     }
-    target.actor.send({ type: 'client.propose', requestId, commands });
+    host.propose(commands, {
+      onAppended: (answer) => this.guarded(() => this.onProposalAnswer(target, request, answer)),
+      onDecided: (outcome) => this.guarded(() => this.onDecided(request, outcome)),
+    });
   }
 
   private scheduleNemesis(): void {
@@ -496,7 +486,7 @@ class Simulation {
       this.note(`links: ${this.net.describe()}`);
     } else if (this.faults.crashes) {
       const server = r.pick(this.servers);
-      if (server.actor !== null) {
+      if (server.host !== null) {
         this.crash(server, 'at random');
         this.clock.setTimeout(() => this.restart(server), r.int(10, 2000));
       } else {

@@ -3,6 +3,7 @@ import { assert } from '../core/assert.ts';
 import type { SnapshotWrite } from '../../machines/durable-log.machine.ts';
 import type { LogRecord } from '../protocol/records.ts';
 import type { Entry, HardState, RecoveredState, Snapshot } from '../protocol/types.ts';
+import type { VirtualClock } from './virtual-clock.ts';
 
 /** Told when a sync makes a truncation durable, so a checker can see committed entries vanish. */
 export type DurableTruncationListener = (fromIndex: number, removed: readonly Entry[]) => void;
@@ -110,6 +111,14 @@ export class VirtualDisk {
 
 /** Schedules `run` after `delayMs` on the host's clock and returns a way to cancel it. */
 export type Schedule = (delayMs: number, run: () => void) => () => void;
+
+/** A Schedule on `clock` (the simulator's, or one server's in the paper harness). */
+export function scheduleOn(clock: VirtualClock): Schedule {
+  return (delayMs, run) => {
+    const handle = clock.setTimeout(run, delayMs);
+    return () => clock.clearTimeout(handle);
+  };
+}
 
 /**
  * The durable-log chart's four storage actors over a virtual disk: a write lands at once, a sync

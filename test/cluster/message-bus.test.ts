@@ -1,7 +1,7 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MessageBus, type BusTapEvent } from '../../src/bus/message-bus.ts';
-import { toWire } from '../../src/io/worker-wire.ts';
+import { toWire } from '../../src/protocol/packing.ts';
 import type { RaftMessage } from '../../src/protocol/messages.ts';
 
 /** The bus alone, between MessageChannels standing in for workers (no threads). */

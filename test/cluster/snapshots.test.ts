@@ -2,7 +2,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { encodeKeyValueCommand } from '../../src/io/worker-state-machine.ts';
+import { encodeKeyValueCommand } from '../../src/host/key-value-store.ts';
 import { LocalCluster } from '../../src/cluster/local-cluster.ts';
 import { hasErrorCode } from '../../src/protocol/errors.ts';
 import { ClusterPool, commit, statuses, waitFor, waitForApplied, waitForLeader } from './harness.ts';

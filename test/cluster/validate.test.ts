@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fromWire, toWire, unpackCommands, unpackEntries, wireEncoder } from '../../src/io/worker-wire.ts';
-import { packCommands } from '../../src/protocol/packed-entries.ts';
+import { fromWire, toWire, unpackCommands, unpackEntries, wireEncoder, packCommands } from '../../src/protocol/packing.ts';
 import type { AppendEntries } from '../../src/protocol/messages.ts';
 import { isRaftMessageFor, raftMessageProblem } from '../../src/protocol/validate.ts';
 

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseProcStat, type ProcStatLine } from '../../src/io/thread-usage.ts';
+import { parseProcStat, type ProcStatLine } from '../../src/io/proc-stat.ts';
 
 /**
  * Child processes for tests that kill them: started directly (Node reaps them when they die) or

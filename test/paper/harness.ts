@@ -1,5 +1,3 @@
-import { createActor } from 'xstate';
-import { durableLogMachine } from '../../machines/durable-log.machine.ts';
 import { raftServerMachine, roleOf, type ProposalAnswer, type SnapshotAnswer } from '../../machines/raft-server.machine.ts';
 import type { RaftConfig } from '../../src/core/config.ts';
 import type {
@@ -12,8 +10,8 @@ import type {
   RequestVoteReply,
 } from '../../src/protocol/messages.ts';
 import type { Entry, NodeId, RecoveredState, Role, Snapshot } from '../../src/protocol/types.ts';
-import { serveStateMachine, type StateMachine } from '../../src/host/state-machine-host.ts';
-import type { RaftServerActor } from '../../src/sim/server-actor.ts';
+import type { StateMachine } from '../../src/host/state-machine-host.ts';
+import { ServerHost, type ServerActor as RaftServerActor } from '../../src/host/server-host.ts';
 import { VirtualClock } from '../../src/sim/virtual-clock.ts';
 import type { Schedule } from '../../src/sim/virtual-disk.ts';
 import { paperStorageKindOfEnv, virtualPaperDisks, type PaperDisk, type PaperDisks, type PaperStorageKind } from './paper-disk.ts';
@@ -36,7 +34,7 @@ export class PaperCluster {
   readonly snapshotAnswers: SnapshotAnswer[] = [];
   private readonly stateMachines = new Map<NodeId, CommandListMachine>();
   private readonly clocks = new Map<NodeId, VirtualClock>();
-  private readonly actors = new Map<NodeId, RaftServerActor>();
+  private readonly hosts = new Map<NodeId, ServerHost>();
   private readonly storage: PaperDisks;
   private readonly disks = new Map<NodeId, PaperDisk>();
   private readonly heldSyncs = new Map<NodeId, (() => void)[]>();
@@ -75,31 +73,35 @@ export class PaperCluster {
       const handle = clock.setTimeout(run, delayMs);
       return () => clock.clearTimeout(handle);
     };
-    const durableLog = durableLogMachine.provide({ actors: disk.actors(schedule) });
-    const actor = createActor((this.options.machine ?? raftServerMachine).provide({ actors: { durableLog } }), {
-      input: { id, servers: this.ids, config: this.options.config, randomSeed: this.options.seed ?? 1, recovered: disk.open(), stateMachineSnapshots: true },
-      clock,
-    });
     const stateMachine = new CommandListMachine();
     this.stateMachines.set(id, stateMachine);
     this.restored.set(id, []);
-    actor.on('net.send', ({ message }) => this.inFlight.push(message));
-    serveStateMachine(actor, stateMachine, {
-      onApplied: (entries) => this.applied.get(id)?.push(...entries),
-      onRestored: (snapshot) => this.restored.get(id)?.push(snapshot),
+    const host = new ServerHost({
+      input: { id, servers: this.ids, config: this.options.config, randomSeed: this.options.seed ?? 1 },
+      recovered: disk.open(),
+      storage: disk.actors(schedule),
+      transport: { send: (message) => this.inFlight.push(message) },
+      stateMachine,
+      clock,
+      ...(this.options.machine === undefined ? {} : { machine: this.options.machine }),
+      hooks: {
+        onApplied: (entries) => this.applied.get(id)?.push(...entries),
+        onRestored: (snapshot) => this.restored.get(id)?.push(snapshot),
+        onError: (error) => this.errors.push(error),
+      },
     });
+    this.hosts.set(id, host);
+    const actor = host.actor;
     actor.on('client.proposed', (answer) => this.answers.push(answer));
     actor.on('client.snapshotted', (answer) => this.snapshotAnswers.push(answer));
-    actor.subscribe({ error: (error) => this.errors.push(error) });
-    this.actors.set(id, actor);
-    actor.start();
+    host.start();
     clock.runDue();
   }
 
   /** Ends `id` abruptly: unsynced writes are lost, its clock and messages die with it. */
   crash(id: NodeId): void {
-    this.actor(id).stop();
-    this.actors.delete(id);
+    this.host(id).stop();
+    this.hosts.delete(id);
     this.disk(id).crash();
     this.heldSyncs.delete(id);
   }
@@ -149,7 +151,7 @@ export class PaperCluster {
   deliver(match: (message: RaftMessage) => boolean = () => true): number {
     const messages = this.take(match);
     for (const message of messages) {
-      if (this.actors.has(message.to)) this.send(message.to, message);
+      if (this.hosts.has(message.to)) this.send(message.to, message);
     }
     return messages.length;
   }
@@ -221,15 +223,19 @@ export class PaperCluster {
 
   /** Stops every server and releases the disks; idempotent. */
   stop(): void {
-    for (const actor of this.actors.values()) actor.stop();
-    this.actors.clear();
+    for (const host of this.hosts.values()) host.stop();
+    this.hosts.clear();
     this.storage.dispose();
   }
 
+  private host(id: NodeId): ServerHost {
+    const host = this.hosts.get(id);
+    if (host === undefined) throw new Error(`server ${id} is not running`);
+    return host;
+  }
+
   private actor(id: NodeId): RaftServerActor {
-    const actor = this.actors.get(id);
-    if (actor === undefined) throw new Error(`server ${id} is not running`);
-    return actor;
+    return this.host(id).actor;
   }
 
   private clock(id: NodeId): VirtualClock {

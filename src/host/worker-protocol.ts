@@ -1,15 +1,16 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { RaftConfig } from '../core/config.ts';
 import type { NodeId, Role } from '../protocol/types.ts';
-import type { PackedEntries } from '../protocol/packed-entries.ts';
+import type { PackedEntries } from '../protocol/packing.ts';
 
 /**
  * What the cluster controller (main thread) and a server's worker say to each other.
  *
  * - workerData: a WorkerSetup, with two MessagePorts transferred: `busPort` (data plane to the
- *   message bus: arrays of WireMessages both ways, entries packed) and `clientPort` (proposals in, answers and
- *   applied entries out, each side sending one array per event-loop turn), and `inspectPort` only
- *   when the cluster asked for inspection events (worker → main: arrays of ServerInspectionEvent).
+ *   message bus: arrays of WireMessages both ways, entries packed) and `clientPort` (proposals in,
+ *   their answers, and applied entries while someone listens, out; each side sending one array per
+ *   event-loop turn), and `inspectPort` only when the cluster asked for inspection events
+ *   (worker → main: arrays of ServerInspectionEvent).
  * - parentPort: the Comlink control plane, a WorkerControl.
  */
 
@@ -27,31 +28,49 @@ export interface WorkerSetup {
   readonly config: Partial<RaftConfig>;
   /** A module URL exporting `createStateMachine(nodeId)`; omitted: the key-value store. */
   readonly stateMachineModule: string | null;
+  /**
+   * An Int32 flag the main thread sets to 1 while anyone listens with onApply, 0 otherwise: the
+   * worker posts applied entries only while it is 1. Shared memory, so turning it on is seen at
+   * once, with no message to race the next apply.
+   */
+  readonly applyStream: SharedArrayBuffer;
   readonly busPort: MessagePort;
   readonly clientPort: MessagePort;
   /** Where the worker posts its charts' inspection events (arrays of ServerInspectionEvent); null: inspection off, no cost. */
   readonly inspectPort: MessagePort | null;
 }
 
-/** Main → worker on clientPort: every proposal made in one turn, one `client.propose` event. */
+/**
+ * Main → worker on clientPort: proposals made in one turn, one `client.propose` event. With
+ * `wait` the worker answers once every command is decided (`decided`: their results, or why
+ * not); without, as soon as they are appended (`proposed`: Raft's Start()).
+ */
 export interface ProposeRequest {
   readonly requestId: number;
-  /** The commands, packed (worker-wire.ts). */
+  /** The commands, packed (src/protocol/packing.ts). */
   readonly commands: PackedEntries;
+  readonly wait: boolean;
 }
 
-/**
- * Committed entries [firstIndex, firstIndex + entries.count) as applied by the worker's state
- * machine. `results[i]` is the result of entry `resultsFirstIndex + i`: results travel only for
- * the span of entries this incarnation accepted as proposals (someone may wait on them), since
- * cloning a result object per entry is a large share of a follower's work.
- */
+/** Committed entries [firstIndex, firstIndex + entries.count) as applied by the worker's state machine: posted only while the main thread listens. */
 export interface AppliedBatch {
   readonly type: 'applied';
   readonly firstIndex: number;
   readonly entries: PackedEntries;
-  readonly resultsFirstIndex: number;
+}
+
+/**
+ * The answer to a ProposeRequest with `wait`: commands [0, results.length) committed and were
+ * applied at index, index + 1, … in `term` with those results; the rest (when `failure` is not
+ * null) did not, for the coded reason given.
+ */
+export interface DecidedProposal {
+  readonly type: 'decided';
+  readonly requestId: number;
+  readonly index: number;
+  readonly term: number;
   readonly results: readonly unknown[];
+  readonly failure: { readonly code: 'NotLeader' | 'Stopped'; readonly message: string; readonly leaderId: NodeId | null } | null;
 }
 
 /**
@@ -67,6 +86,7 @@ export interface RestoredSnapshot {
 /** Worker → main on clientPort, in arrays (one per turn). */
 export type ClientReply =
   | { readonly type: 'proposed'; readonly requestId: number; readonly isLeader: boolean; readonly term: number; readonly index: number; readonly count: number }
+  | DecidedProposal
   | AppliedBatch
   | RestoredSnapshot;
 

@@ -2,7 +2,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { createActor, setup } from 'xstate';
 import { RaftLog } from '../../src/core/raft-log.ts';
-import { inspectionPoster, summarize, summaryArrayItemsMax } from '../../src/io/inspection-events.ts';
+import { inspectionPoster, summarize, summaryArrayItemsMax } from '../../src/host/inspection-events.ts';
 
 describe('inspection event summaries', () => {
   it('keep plain data, cut long arrays, show bytes by length and a class by its getters', () => {

@@ -1,4 +1,4 @@
-import type { StateMachine } from '../host/state-machine-host.ts';
+import type { StateMachine } from './state-machine-host.ts';
 import type { Entry, NodeId } from '../protocol/types.ts';
 
 /**
@@ -8,7 +8,7 @@ import type { Entry, NodeId } from '../protocol/types.ts';
  * runs in the worker; its result must be structured-cloneable (it travels to the main thread
  * and resolves proposeAndWait).
  */
-export type { StateMachine } from '../host/state-machine-host.ts';
+export type { StateMachine } from './state-machine-host.ts';
 
 /** What a pluggable state machine module exports (ClusterOptions.stateMachine names it). */
 export type StateMachineFactory = (nodeId: NodeId) => StateMachine;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseProcStat, threadCpuMicros, watchThreadUsage } from '../../src/io/thread-usage.ts';
+import { parseProcStat } from '../../src/io/proc-stat.ts';
+import { threadCpuMicros, watchThreadUsage } from '../../src/host/thread-usage.ts';
 
 describe('thread usage: CPU time and GC pauses of the calling thread', () => {
   it('counts this thread busy, not the wall clock while it sleeps', async () => {

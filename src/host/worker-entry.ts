@@ -1,0 +1,221 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import * as Comlink from 'comlink/dist/esm/comlink.mjs';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import { roleOf } from '../../machines/raft-server.machine.ts';
+import { assert } from '../core/assert.ts';
+import { RaftchartError } from '../protocol/errors.ts';
+import { packEntries, fromWire, unpackCommands, wireEncoder, type WireMessage } from '../protocol/packing.ts';
+import { errorCodeOf } from '../io/file-system-error.ts';
+import { FaultFileSystem } from '../io/fault-file-system.ts';
+import { RealFileSystem } from '../io/real-file-system.ts';
+import { storageActors } from '../io/storage-actors.ts';
+import { openWal, type Wal } from '../io/wal.ts';
+import { inspectionPoster } from './inspection-events.ts';
+import { createKeyValueStore, type StateMachineFactory } from './key-value-store.ts';
+import { ServerHost, type ProposalOutcome } from './server-host.ts';
+import type { StateMachine } from './state-machine-host.ts';
+import { watchThreadUsage } from './thread-usage.ts';
+import type { ClientReply, ProposeRequest, ReadyResult, SnapshotOutcome, WorkerControl, WorkerCounters, WorkerSetup, WorkerStatus } from './worker-protocol.ts';
+import { readStatusDetail } from './worker-inspection.ts';
+
+/**
+ * One Raft server in its own worker thread: the one server host (server-host.ts) with its
+ * durable log over the real write-ahead log in its own folder, real timers, and the message bus
+ * as its transport. Data plane: RaftMessages on `busPort`, proposals in and their answers out on
+ * `clientPort` (applied entries too, only while the main thread listens), each side batched per
+ * event-loop turn. Control plane: a WorkerControl over Comlink on parentPort. Every inbound
+ * message is validated first; a malformed one is dropped and counted (src/protocol/validate.ts).
+ */
+
+const setup = workerData as WorkerSetup;
+assert(parentPort !== null, 'worker-entry runs only in a worker thread');
+
+let host: ServerHost | null = null;
+let wal: Wal | null = null;
+let running = false;
+/** Set by the main thread while anyone listens with onApply (WorkerSetup.applyStream). */
+const applyStream = new Int32Array(setup.applyStream);
+/** This thread's CPU time and GC pauses, for counters(): the benchmark splits the cluster's CPU by thread. */
+const threadUsage = watchThreadUsage();
+/** With diskFaults: the real file system behind a FaultFileSystem, for failDisk(). */
+const faultyDisk = setup.diskFaults ? new FaultFileSystem(new RealFileSystem()) : null;
+/** Only when the cluster asked for inspection: the `inspect` observer given to the chart's actor. */
+const inspection = setup.inspectPort === null ? null : inspectionPoster(setup.id, setup.inspectPort);
+
+/** Outbound data, sent as one postMessage per port per turn. */
+const netOut: WireMessage[] = [];
+const clientOut: ClientReply[] = [];
+let flushScheduled = false;
+
+function scheduleFlush(): void {
+  if (flushScheduled) return;
+  flushScheduled = true;
+  setImmediate(flush);
+}
+
+function flush(): void {
+  flushScheduled = false;
+  if (host?.stopped === true) return;
+  if (netOut.length > 0) setup.busPort.postMessage(netOut.splice(0));
+  if (clientOut.length > 0) setup.clientPort.postMessage(clientOut.splice(0));
+}
+
+function post(reply: ClientReply): void {
+  clientOut.push(reply);
+  scheduleFlush();
+}
+
+async function loadStateMachine(): Promise<StateMachine> {
+  if (setup.stateMachineModule === null) return createKeyValueStore(setup.id);
+  const url = setup.stateMachineModule;
+  let factory: unknown;
+  try {
+    factory = ((await import(url)) as { createStateMachine?: unknown }).createStateMachine;
+  } catch (error) {
+    throw new RaftchartError('InvalidOptions', `stateMachine ${url} could not be loaded: ${String(error)}`);
+  }
+  if (typeof factory !== 'function') throw new RaftchartError('InvalidOptions', `stateMachine ${url} must export a function createStateMachine(nodeId).`);
+  return (factory as StateMachineFactory)(setup.id);
+}
+
+/** The codes a start failure may report; anything else (an errno from the disk) is StorageFailed. */
+const startFailureCodes: readonly string[] = ['InvalidOptions', 'LogCorrupt', 'LogLocked', 'LogFailed'];
+
+function readyFailure(error: unknown): ReadyResult {
+  const code = errorCodeOf(error);
+  const message = error instanceof Error ? error.message : String(error);
+  if (code !== undefined && startFailureCodes.includes(code)) return { ok: false, code, message };
+  return { ok: false, code: 'StorageFailed', message: code === undefined ? message : `${code}: ${message}` };
+}
+
+function onClientRequest(data: unknown): void {
+  const request = data as Partial<ProposeRequest> | null;
+  const commands = typeof request === 'object' && request !== null ? unpackCommands(request.commands) : null;
+  const requestId = request?.requestId;
+  if (commands === null || !Number.isSafeInteger(requestId) || typeof request?.wait !== 'boolean') {
+    if (host !== null) host.counters.malformedDropped++;
+    // Answer what can be answered, so a caller never waits forever on a dropped proposal.
+    if (Number.isSafeInteger(requestId)) post({ type: 'proposed', requestId: requestId as number, isLeader: false, term: 0, index: 0, count: 0 });
+    return;
+  }
+  const id = requestId as number;
+  if (host === null) return;
+  if (request.wait) {
+    host.propose(commands, { onDecided: (outcome) => post(decidedOf(id, outcome)) });
+    return;
+  }
+  host.propose(commands, {
+    onAppended: (answer) => post({ type: 'proposed', requestId: id, isLeader: answer.isLeader, term: answer.term, index: answer.index, count: answer.count }),
+  });
+}
+
+function decidedOf(requestId: number, outcome: ProposalOutcome): ClientReply {
+  return { type: 'decided', requestId, index: outcome.index, term: outcome.term, results: outcome.results, failure: outcome.failure };
+}
+
+async function start(): Promise<void> {
+  const stateMachine = await loadStateMachine();
+  const opened = await openWal(faultyDisk ?? new RealFileSystem(), setup.dir, { fsync: setup.fsync, breakLock: setup.breakLock });
+  wal = opened.wal;
+  const encode = wireEncoder();
+  host = new ServerHost({
+    input: { id: setup.id, servers: setup.servers, config: setup.config, randomSeed: setup.randomSeed },
+    recovered: opened.recovered,
+    storage: storageActors(opened.wal),
+    transport: {
+      send: (message) => {
+        netOut.push(encode(message));
+        scheduleFlush();
+      },
+    },
+    stateMachine,
+    ...(inspection === null ? {} : { inspect: inspection }),
+    hooks: {
+      onApplied: (entries) => {
+        if (Atomics.load(applyStream, 0) === 1) post({ type: 'applied', firstIndex: entries[0].index, entries: packEntries(entries) });
+      },
+      onRestored: (snapshot) => post({ type: 'restored', index: snapshot.index, term: snapshot.term }),
+      // A bug (a failed assert) must crash the worker loudly, never leave a half-alive server.
+      onError: (error) =>
+        setImmediate(() => {
+          throw error;
+        }),
+    },
+  });
+}
+
+function readStatus(server: ServerHost): WorkerStatus {
+  const snapshot = server.actor.getSnapshot();
+  const context = snapshot.context;
+  const top = roleOf(snapshot);
+  return {
+    role: top === 'failed' ? 'follower' : top,
+    failed: top === 'failed',
+    term: context.currentTerm,
+    votedFor: context.votedFor,
+    leaderId: context.leaderId,
+    commitIndex: context.commitIndex,
+    lastApplied: context.lastApplied,
+    lastLogIndex: context.log.lastIndex,
+    lastLogTerm: context.log.lastTerm,
+    snapshotIndex: context.snapshot?.index ?? 0,
+    firstLogIndex: context.log.firstIndex,
+    snapshots: !server.snapshots ? 'unsupported' : context.config.snapshotEvery === 0 ? 'manual' : 'on',
+  };
+}
+
+const starting: Promise<ReadyResult> = start().then(
+  (): ReadyResult => ({ ok: true }),
+  readyFailure,
+);
+
+/** Starts the chart and listens on the data ports: once, after ready. */
+function run(): void {
+  assert(host !== null && !running, 'run() once, after ready() answered ok');
+  running = true;
+  const server = host;
+  server.start();
+  setup.busPort.on('message', (batch: unknown) => server.receive(batch, fromWire));
+  setup.clientPort.on('message', onClientRequest);
+}
+
+const control: WorkerControl = {
+  ready: () => starting,
+  run,
+  status: (detail) => {
+    assert(host !== null, 'status before the server started');
+    const status = readStatus(host);
+    if (detail === undefined) return status;
+    return { ...status, detail: readStatusDetail(host.actor, detail.logTailMax, wal?.confirmations ?? 0) };
+  },
+  counters: (): WorkerCounters => {
+    const usage = threadUsage();
+    return {
+      ...(host?.counters ?? { messagesReceived: 0, malformedDropped: 0, proposalsReceived: 0, proposeEvents: 0 }),
+      inspectionEventsPosted: inspection?.counts.posted ?? 0,
+      inspectionEventsDropped: inspection?.counts.dropped ?? 0,
+      threadCpuMicros: usage.cpuMicros,
+      gcPauseMs: usage.gcPauseMs,
+    };
+  },
+  snapshot: async (): Promise<SnapshotOutcome> => {
+    assert(host !== null && running, 'snapshot() before run()');
+    const answer = await host.snapshot();
+    if (answer.ok) return { ok: true, index: answer.index, term: answer.term };
+    return { ok: false, reason: answer.reason === 'unsupported' || answer.reason === 'stopped' ? answer.reason : 'failed' };
+  },
+  failDisk: (fault) => {
+    if (faultyDisk === null) return false;
+    faultyDisk.failOn({ operation: fault.operation, code: fault.code });
+    return true;
+  },
+  shutdown: async () => {
+    host?.stop();
+    setup.busPort.close();
+    setup.clientPort.close();
+    setup.inspectPort?.close();
+    await wal?.close();
+  },
+};
+
+Comlink.expose(control, nodeEndpoint(parentPort));
