@@ -59,11 +59,10 @@ function drawPanel(panel: Panel, offset: number, xMax: number): string {
   return lines.join('\n');
 }
 
-/** The next of 1, 2, 5 × 10^k at or above `value`. */
+/** The next multiple of half a decade at or above `value` (600 → 600, 503 → 550): an axis that the line fills. */
 function niceCeiling(value: number): number {
-  const decade = 10 ** Math.floor(Math.log10(value));
-  for (const step of [1, 2, 5, 10]) if (step * decade >= value) return step * decade;
-  return 10 * decade;
+  const half = 10 ** Math.floor(Math.log10(value)) / 2;
+  return Math.ceil(value / half) * half;
 }
 
 function round(value: number): string {
