@@ -338,12 +338,7 @@ export const raftServerMachine = setup({
     },
     canSnapshot: ({ context }) => context.stateMachineSnapshots,
     isAnyFollowerSentSnapshot: ({ context }) => context.peers.some((peer) => context.progress[peer]?.mode === 'snapshot'),
-    isSnapshotDue: ({ context }) =>
-      context.stateMachineSnapshots &&
-      context.failure === null &&
-      context.config.snapshotEvery > 0 &&
-      !isSnapshotUnderWay(context) &&
-      context.lastApplied - Math.max(newestSnapshotIndex(context), context.snapshotRefusedAt) >= context.config.snapshotEvery,
+    isSnapshotDue: ({ context }) => context.lastApplied >= snapshotDueIndex(context),
     isSnapshotUnderWay: ({ context }) => isSnapshotUnderWay(context),
     hasAppliedPastSnapshot: ({ context }) => context.lastApplied > newestSnapshotIndex(context),
     isSnapshotAwaited: ({ context, event }) => (event as { index: number }).index === context.snapshotAsked && context.snapshotAsked > 0,
@@ -538,7 +533,17 @@ export const raftServerMachine = setup({
     }),
     applyCommitted: enqueueActions(({ context, enqueue }) => {
       if (context.commitIndex <= context.lastApplied) return;
-      enqueue.emit({ type: 'state.apply', entries: context.log.slice(context.lastApplied + 1, context.commitIndex + 1) });
+      let from = context.lastApplied + 1;
+      // A snapshot falls due inside this run: apply up to it, snapshot there, then apply the rest,
+      // so that snapshots come every snapshotEvery entries exactly, whatever the runs' lengths (§7).
+      const due = snapshotDueIndex(context);
+      if (due >= from && due < context.commitIndex) {
+        enqueue.emit({ type: 'state.apply', entries: context.log.slice(from, due + 1) });
+        enqueue.emit({ type: 'state.snapshot', index: due, term: context.log.termAt(due) as number });
+        enqueue.assign({ snapshotAsked: due });
+        from = due + 1;
+      }
+      enqueue.emit({ type: 'state.apply', entries: context.log.slice(from, context.commitIndex + 1) });
       enqueue.assign({ lastApplied: context.commitIndex });
     }),
     startElection: assign(({ context }) => ({
@@ -711,7 +716,8 @@ export const raftServerMachine = setup({
   always: {
     guard: 'isSnapshotDue',
     actions: 'requestSnapshot',
-    description: 'snapshotEvery entries applied since the last snapshot: ask the state machine for one at lastApplied (§7).',
+    description:
+      'snapshotEvery entries applied since the last snapshot: ask the state machine for one at lastApplied (§7). (A run of applies that passes the due index asks right there.)',
   },
   on: {
     'rpc.requestVote': { guard: 'hasHigherTerm', target: '.follower', actions: ['adoptTerm', 'persistHardState', 'reraise'] },
@@ -1016,6 +1022,15 @@ function speak(context: RaftServerContext, enqueue: Pick<Enqueue, 'emit'>, reply
 /** A snapshot is asked of the host, or on its way to disk: one at a time. */
 function isSnapshotUnderWay(context: RaftServerContext): boolean {
   return context.snapshotAsked > 0 || context.pendingSnapshot !== null;
+}
+
+/**
+ * The applied index at which the next snapshot falls due (snapshotEvery past the newest snapshot,
+ * or past a failed attempt), or Infinity while snapshots are off or one is under way.
+ */
+function snapshotDueIndex(context: RaftServerContext): number {
+  if (!context.stateMachineSnapshots || context.failure !== null || context.config.snapshotEvery === 0 || isSnapshotUnderWay(context)) return Infinity;
+  return Math.max(newestSnapshotIndex(context), context.snapshotRefusedAt) + context.config.snapshotEvery;
 }
 
 /** The index of the newest snapshot, durable or on its way (0: none). */
