@@ -47,6 +47,14 @@ export const longReordering: Pick<NetworkSettings, 'longDelayRate' | 'longDelayM
   longDelayMsMax: 2000,
 };
 
+/** Everything a NetworkModel holds, as plain data: what the cluster's controller sends each server's worker, whose sender applies the same model. */
+export interface NetworkModelState {
+  readonly settings: NetworkSettings;
+  readonly disconnected: readonly NodeId[];
+  readonly groups: readonly (readonly NodeId[])[] | null;
+  readonly cutLinks: readonly (readonly [NodeId, NodeId])[];
+}
+
 export class NetworkModel {
   private settingsNow: NetworkSettings;
   private readonly disconnected = new Set<NodeId>();
@@ -122,6 +130,33 @@ export class NetworkModel {
       delays.push(long ? random.int(s.longDelayMsMin, s.longDelayMsMax) : s.delayMsMax > s.delayMsMin ? random.int(s.delayMsMin, s.delayMsMax) : s.delayMsMin);
     }
     return delays;
+  }
+
+  /** The whole model as plain data (structured-cloneable). */
+  state(): NetworkModelState {
+    let groups: NodeId[][] | null = null;
+    if (this.groupOf !== null) {
+      const byGroup = new Map<number, NodeId[]>();
+      for (const [id, g] of this.groupOf) byGroup.set(g, [...(byGroup.get(g) ?? []), id]);
+      groups = [...byGroup.entries()].sort((a, b) => a[0] - b[0]).map(([, ids]) => ids);
+    }
+    return {
+      settings: this.settingsNow,
+      disconnected: [...this.disconnected],
+      groups,
+      cutLinks: [...this.cutLinks].map((key) => key.split('->') as [NodeId, NodeId]),
+    };
+  }
+
+  /** Takes on `state` whole (another model's state()). */
+  load(state: NetworkModelState): void {
+    this.settingsNow = checkSettings({ ...state.settings });
+    this.disconnected.clear();
+    for (const id of state.disconnected) this.disconnected.add(id);
+    this.groupOf = null;
+    if (state.groups !== null) this.partition(state.groups);
+    this.cutLinks.clear();
+    for (const [from, to] of state.cutLinks) this.cut(from, to);
   }
 
   /** A readable summary of the link state, for traces. */

@@ -2,7 +2,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { MessageBus, type BusTap, type NetworkStats } from '../bus/message-bus.ts';
+import { NetworkHub } from '../bus/network-hub.ts';
+import type { NetworkStats } from '../bus/network-counters.ts';
+import type { BusTap } from '../bus/network-protocol.ts';
 import { longReordering, reliableNetwork, unreliableNetwork } from '../bus/fault-model.ts';
 import { resolveRaftConfig, type RaftConfig } from '../core/config.ts';
 import { RaftchartError } from '../protocol/errors.ts';
@@ -15,7 +17,8 @@ import { logTailEntriesMax } from '../host/worker-inspection.ts';
 export type { ServerInspectionEvent } from '../host/inspection-events.ts';
 import { ServerWorker } from './server-worker.ts';
 
-export type { BusTap, BusTapEvent, NetworkStats } from '../bus/message-bus.ts';
+export type { BusTap, BusTapEvent } from '../bus/network-protocol.ts';
+export type { NetworkStats } from '../bus/network-counters.ts';
 export type { WorkerStatusDetail } from '../host/worker-protocol.ts';
 
 /** Options of LocalCluster.start; every one is checked, a bad one is an InvalidOptions error naming it. */
@@ -210,7 +213,7 @@ export class LocalCluster {
   readonly #options: ResolvedOptions;
   readonly #dataDir: string;
   readonly #ownsDataDir: boolean;
-  readonly #bus: MessageBus;
+  readonly #network: NetworkHub;
   readonly #servers = new Map<NodeId, ServerWorker>();
   readonly #incarnations = new Map<NodeId, number>();
   readonly #lastKnown = new Map<NodeId, NodeStatus>();
@@ -233,11 +236,16 @@ export class LocalCluster {
     this.#ownsDataDir = ownsDataDir;
     this.seed = options.seed;
     this.nodeIds = Array.from({ length: options.nodes }, (_, i) => `n${i + 1}`);
-    this.#bus = new MessageBus({ seed: options.seed });
-    const model = this.#bus.model;
+    const hub = (this.#network = new NetworkHub());
+    const model = hub.model;
+    // Every change to the model is sent to each server's sender, which applies it from then on.
+    const change = (apply: () => void): void => {
+      apply();
+      hub.modelChanged();
+    };
     this.network = {
-      disconnect: (id) => model.disconnect(this.#known(id)),
-      connect: (id) => model.connect(this.#known(id)),
+      disconnect: (id) => change(() => model.disconnect(this.#known(id))),
+      connect: (id) => change(() => model.connect(this.#known(id))),
       partition: (groups) => {
         if (!Array.isArray(groups) || !groups.every((g) => Array.isArray(g))) {
           throw new RaftchartError('InvalidOptions', 'partition takes groups of node ids, e.g. [["n1","n2"],["n3"]].');
@@ -247,19 +255,21 @@ export class LocalCluster {
           if (seen.has(this.#known(id))) throw new RaftchartError('InvalidOptions', `${id} is in two groups: put each server in at most one.`);
           seen.add(id);
         }
-        model.partition(groups);
+        change(() => model.partition(groups));
       },
-      heal: () => model.heal(),
+      heal: () => change(() => model.heal()),
       setReliable: (reliable) =>
-        model.configure(reliable ? { dropRate: reliableNetwork.dropRate, delayMsMin: reliableNetwork.delayMsMin, delayMsMax: reliableNetwork.delayMsMax } : unreliableNetwork),
-      setLongReordering: (on) => model.configure(on ? longReordering : { longDelayRate: 0 }),
-      stats: () => this.#bus.stats(),
-      pause: () => this.#bus.pause(),
-      resume: () => this.#bus.resume(),
-      isPaused: () => this.#bus.paused,
+        change(() =>
+          model.configure(reliable ? { dropRate: reliableNetwork.dropRate, delayMsMin: reliableNetwork.delayMsMin, delayMsMax: reliableNetwork.delayMsMax } : unreliableNetwork),
+        ),
+      setLongReordering: (on) => change(() => model.configure(on ? longReordering : { longDelayRate: 0 })),
+      stats: () => hub.stats(),
+      pause: () => hub.pause(),
+      resume: () => hub.resume(),
+      isPaused: () => hub.paused,
       isReliable: () => model.settings.dropRate === reliableNetwork.dropRate && model.settings.delayMsMax === reliableNetwork.delayMsMax,
       isLinkUp: (from, to) => model.isLinkUp(this.#known(from), this.#known(to)),
-      tap: (listener) => this.#bus.tap(listener),
+      tap: (listener) => hub.tap(listener),
     };
   }
 
@@ -464,7 +474,7 @@ export class LocalCluster {
   /** Hands `batch` to `id`'s worker past the network and the bus's checks: for tests of the worker boundary. */
   injectRaw(id: NodeId, batch: unknown): void {
     this.#checkRunning();
-    this.#bus.deliverRaw(this.#known(id), batch);
+    this.#network.deliverRaw(this.#known(id), batch);
   }
 
   /**
@@ -523,7 +533,7 @@ export class LocalCluster {
     const servers = [...this.#servers.values()];
     this.#servers.clear();
     await Promise.all(servers.map((server) => server.shutdown()));
-    this.#bus.close();
+    this.#network.close();
     for (const waiter of this.#waiters) waiter.reject(new RaftchartError('Stopped', 'the cluster was stopped.'));
     this.#waiters.clear();
     this.#stopSweepWhenIdle();
@@ -548,7 +558,8 @@ export class LocalCluster {
       config: this.#options.config,
       stateMachineModule: this.#options.stateMachineModule,
       applyStream: this.#applyStream,
-      bus: this.#bus,
+      network: this.#network,
+      networkSeed: (this.seed * 31 + incarnation * 7919 + Number(id.slice(1))) >>> 0,
       onApplied: (batch) => this.#onApplied(id, batch),
       onRestored: (restored) => this.#onRestored(id, restored),
       ...(onInspectionEvent === null ? {} : { onInspection: (events: readonly ServerInspectionEvent[]) => events.forEach((event) => onInspectionEvent(event)) }),

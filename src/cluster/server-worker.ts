@@ -1,7 +1,8 @@
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import * as Comlink from 'comlink/dist/esm/comlink.mjs';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
-import type { MessageBus } from '../bus/message-bus.ts';
+import type { NetworkHub } from '../bus/network-hub.ts';
+import { newNetworkCounters } from '../bus/network-counters.ts';
 import { RaftchartError, type ErrorCode } from '../protocol/errors.ts';
 import type { NodeId } from '../protocol/types.ts';
 import { packCommands } from '../protocol/packing.ts';
@@ -26,9 +27,9 @@ export const proposalBatchMax = 8192;
 /** How long a graceful shutdown may take before the worker is terminated anyway. */
 export const shutdownMsMax = 2000;
 
-/** The worker's setup, less the ports this side creates, plus the bus and the listeners. */
-export interface ServerWorkerOptions extends Omit<WorkerSetup, 'busPort' | 'clientPort' | 'inspectPort'> {
-  readonly bus: MessageBus;
+/** The worker's setup, less the ports and counters this side creates, plus the network hub and the listeners. */
+export interface ServerWorkerOptions extends Omit<WorkerSetup, 'networkPort' | 'networkCounters' | 'clientPort' | 'inspectPort'> {
+  readonly network: NetworkHub;
   /** The worker's inspection events, an array per turn, while this incarnation lives; omitted: inspection off. */
   readonly onInspection?: (events: readonly ServerInspectionEvent[]) => void;
   /** Applied entries, in order, while this incarnation lives and the applyStream flag is set. */
@@ -74,7 +75,7 @@ export class ServerWorker {
   readonly #remote: Comlink.Remote<WorkerControl>;
   readonly #clientPort: MessagePort;
   readonly #inspectPort: MessagePort | null;
-  readonly #busPort: MessagePort;
+  readonly #networkPort: MessagePort;
   readonly #options: ServerWorkerOptions;
   readonly #exited: Promise<never>;
   #nextRequestId = 1;
@@ -88,7 +89,8 @@ export class ServerWorker {
   private constructor(options: ServerWorkerOptions) {
     this.id = options.id;
     this.#options = options;
-    const bus = new MessageChannel();
+    const network = new MessageChannel();
+    const networkCounters = newNetworkCounters();
     const client = new MessageChannel();
     const inspect = options.onInspection === undefined ? null : new MessageChannel();
     const setup: WorkerSetup = {
@@ -102,11 +104,13 @@ export class ServerWorker {
       config: options.config,
       stateMachineModule: options.stateMachineModule,
       applyStream: options.applyStream,
-      busPort: bus.port2,
+      networkPort: network.port2,
+      networkCounters,
+      networkSeed: options.networkSeed,
       clientPort: client.port2,
       inspectPort: inspect?.port2 ?? null,
     };
-    const transferList = inspect === null ? [bus.port2, client.port2] : [bus.port2, client.port2, inspect.port2];
+    const transferList = inspect === null ? [network.port2, client.port2] : [network.port2, client.port2, inspect.port2];
     this.#worker = new Worker(workerUrl(), { workerData: setup, transferList, name: `raftchart ${options.id}` });
     this.#exited = new Promise<never>((_, reject) => {
       this.#worker.on('error', (error) => {
@@ -125,8 +129,8 @@ export class ServerWorker {
       });
     });
     this.#exited.catch(() => undefined);
-    options.bus.attach(options.id, bus.port1);
-    this.#busPort = bus.port1;
+    options.network.attach(options.id, network.port1, networkCounters);
+    this.#networkPort = network.port1;
     client.port1.on('message', (batch: ClientReply[]) => this.#onReplies(batch));
     this.#clientPort = client.port1;
     this.#inspectPort = inspect?.port1 ?? null;
@@ -242,7 +246,7 @@ export class ServerWorker {
   #die(): void {
     if (!this.#alive) return;
     this.#alive = false;
-    this.#options.bus.detach(this.id, this.#busPort);
+    this.#options.network.detach(this.id, this.#networkPort);
     this.#clientPort.close();
     this.#inspectPort?.close();
     const appends = [...this.#awaitingAppend.values(), ...(this.#appendBatch === null ? [] : [this.#appendBatch])];

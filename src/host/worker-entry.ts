@@ -4,7 +4,7 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { roleOf } from '../../machines/raft-server.machine.ts';
 import { assert } from '../core/assert.ts';
 import { RaftchartError } from '../protocol/errors.ts';
-import { packEntries, fromWire, unpackCommands, wireEncoder, type WireMessage } from '../protocol/packing.ts';
+import { packEntries, fromWire, unpackCommands, wireEncoder } from '../protocol/packing.ts';
 import { errorCodeOf } from '../io/file-system-error.ts';
 import { FaultFileSystem } from '../io/fault-file-system.ts';
 import { RealFileSystem } from '../io/real-file-system.ts';
@@ -17,12 +17,14 @@ import type { StateMachine } from './state-machine-host.ts';
 import { watchThreadUsage } from './thread-usage.ts';
 import type { ClientReply, ProposeRequest, ReadyResult, SnapshotOutcome, WorkerControl, WorkerCounters, WorkerSetup, WorkerStatus } from './worker-protocol.ts';
 import { readStatusDetail } from './worker-inspection.ts';
+import { PeerLinks } from '../bus/peer-links.ts';
 
 /**
  * One Raft server in its own worker thread: the one server host (server-host.ts) with its
- * durable log over the real write-ahead log in its own folder, real timers, and the message bus
- * as its transport. Data plane: RaftMessages on `busPort`, proposals in and their answers out on
- * `clientPort` (applied entries too, only while the main thread listens), each side batched per
+ * durable log over the real write-ahead log in its own folder, real timers, and its peer ports as
+ * its transport (src/bus/peer-links.ts: one MessagePort per peer, the fault model applied here in
+ * the sender). Data plane: RaftMessages worker to worker, proposals in and their answers out on
+ * `clientPort` (applied entries too, only while the main thread listens), each batched per
  * event-loop turn. Control plane: a WorkerControl over Comlink on parentPort. Every inbound
  * message is validated first; a malformed one is dropped and counted (src/protocol/validate.ts).
  */
@@ -31,8 +33,22 @@ const setup = workerData as WorkerSetup;
 assert(parentPort !== null, 'worker-entry runs only in a worker thread');
 
 let host: ServerHost | null = null;
-let wal: Wal | null = null;
 let running = false;
+/** Messages that arrive before the host runs (peers run while this server opens its log) are dropped: Raft retries them. */
+const links = new PeerLinks({
+  self: setup.id,
+  seed: setup.networkSeed,
+  control: setup.networkPort,
+  counters: setup.networkCounters,
+  onReceive: (_from, messages) => {
+    if (running) host?.receive(messages, fromWire);
+  },
+  onRaw: (batch) => {
+    if (running) host?.receive(batch, fromWire);
+  },
+});
+
+let wal: Wal | null = null;
 /** Set by the main thread while anyone listens with onApply (WorkerSetup.applyStream). */
 const applyStream = new Int32Array(setup.applyStream);
 /** This thread's CPU time and GC pauses, for counters(): the benchmark splits the cluster's CPU by thread. */
@@ -42,8 +58,7 @@ const faultyDisk = setup.diskFaults ? new FaultFileSystem(new RealFileSystem()) 
 /** Only when the cluster asked for inspection: the `inspect` observer given to the chart's actor. */
 const inspection = setup.inspectPort === null ? null : inspectionPoster(setup.id, setup.inspectPort);
 
-/** Outbound data, sent as one postMessage per port per turn. */
-const netOut: WireMessage[] = [];
+/** Outbound answers, sent as one postMessage per turn. */
 const clientOut: ClientReply[] = [];
 let flushScheduled = false;
 
@@ -56,7 +71,6 @@ function scheduleFlush(): void {
 function flush(): void {
   flushScheduled = false;
   if (host?.stopped === true) return;
-  if (netOut.length > 0) setup.busPort.postMessage(netOut.splice(0));
   if (clientOut.length > 0) setup.clientPort.postMessage(clientOut.splice(0));
 }
 
@@ -122,12 +136,7 @@ async function start(): Promise<void> {
     input: { id: setup.id, servers: setup.servers, config: setup.config, randomSeed: setup.randomSeed },
     recovered: opened.recovered,
     storage: storageActors(opened.wal),
-    transport: {
-      send: (message) => {
-        netOut.push(encode(message));
-        scheduleFlush();
-      },
-    },
+    transport: { send: (message) => links.send(encode(message)) },
     stateMachine,
     ...(inspection === null ? {} : { inspect: inspection }),
     hooks: {
@@ -173,9 +182,7 @@ const starting: Promise<ReadyResult> = start().then(
 function run(): void {
   assert(host !== null && !running, 'run() once, after ready() answered ok');
   running = true;
-  const server = host;
-  server.start();
-  setup.busPort.on('message', (batch: unknown) => server.receive(batch, fromWire));
+  host.start();
   setup.clientPort.on('message', onClientRequest);
 }
 
@@ -211,7 +218,7 @@ const control: WorkerControl = {
   },
   shutdown: async () => {
     host?.stop();
-    setup.busPort.close();
+    links.close();
     setup.clientPort.close();
     setup.inspectPort?.close();
     await wal?.close();

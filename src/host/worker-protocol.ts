@@ -6,8 +6,9 @@ import type { PackedEntries } from '../protocol/packing.ts';
 /**
  * What the cluster controller (main thread) and a server's worker say to each other.
  *
- * - workerData: a WorkerSetup, with two MessagePorts transferred: `busPort` (data plane to the
- *   message bus: arrays of WireMessages both ways, entries packed) and `clientPort` (proposals in,
+ * - workerData: a WorkerSetup, with two MessagePorts transferred: `networkPort` (to the network
+ *   hub: the fault model, ports to peers and taps; Raft messages themselves go worker to worker on
+ *   those peer ports, arrays of WireMessages with entries packed) and `clientPort` (proposals in,
  *   their answers, and applied entries while someone listens, out; each side sending one array per
  *   event-loop turn), and `inspectPort` only when the cluster asked for inspection events
  *   (worker → main: arrays of ServerInspectionEvent).
@@ -34,7 +35,12 @@ export interface WorkerSetup {
    * once, with no message to race the next apply.
    */
   readonly applyStream: SharedArrayBuffer;
-  readonly busPort: MessagePort;
+  /** The worker's end of its port to the network hub (src/bus/network-protocol.ts). */
+  readonly networkPort: MessagePort;
+  /** This incarnation's shared network counters (src/bus/network-counters.ts). */
+  readonly networkCounters: SharedArrayBuffer;
+  /** Seeds the fates the fault model draws for this server's messages. */
+  readonly networkSeed: number;
   readonly clientPort: MessagePort;
   /** Where the worker posts its charts' inspection events (arrays of ServerInspectionEvent); null: inspection off, no cost. */
   readonly inspectPort: MessagePort | null;
