@@ -81,6 +81,13 @@ export const batchRecordsMax = 8192;
  * that the requests alone would not. A larger single append stays one record of its own.
  */
 export const mergedRecordCommandBytesMax = 1024 * 1024;
+/**
+ * The most requests that may wait for storage at once. The raft-server chart sends one per
+ * proposal batch or RPC, so this many means a disk that has not finished a batch for a very long
+ * time under load: past it the durable log asserts (the server stops loudly) rather than grow
+ * without end.
+ */
+export const queuedRequestsMax = 1_000_000;
 /** The backoff stops doubling after this many retries. */
 export const retryBackoffDoublingsMax = 6;
 
@@ -309,6 +316,7 @@ function batchEnd(queue: readonly DurableLogRequest[]): number {
 function enqueue(context: DurableLogContext, request: DurableLogRequest): void {
   // The message is built only on failure: formatting it for every request would cost more than the rest.
   if (!(request.seq > context.receivedSeq)) assert(false, `durable-log request seq ${request.seq} after ${context.receivedSeq}: seqs must increase`);
+  if (context.queue.length >= queuedRequestsMax) assert(false, `more than ${queuedRequestsMax} durable-log requests wait for storage`);
   context.queue.push(request);
   context.receivedSeq = request.seq;
 }

@@ -1,7 +1,8 @@
-import { and, assign, emit, enqueueActions, not, raise, setup } from 'xstate';
+import { and, assertEvent, assign, emit, enqueueActions, not, raise, setup } from 'xstate';
 import { durableLogMachine, type DurableLogEvent, type DurableLogOptions } from './durable-log.machine.ts';
 import { assert } from '../src/core/assert.ts';
 import { crc32c } from '../src/core/crc32c.ts';
+import { Outbox } from '../src/core/outbox.ts';
 import { quorumCheckTicks, resolveRaftConfig, type RaftConfig } from '../src/core/config.ts';
 import {
   initialProgress,
@@ -119,12 +120,6 @@ export type RaftServerEmitted =
   | ProposalAnswer
   | SnapshotAnswer;
 
-/** A message waiting for the durable log before it may be sent (rule 1). */
-interface OutboxItem {
-  readonly requiredSeq: number;
-  readonly message: RaftMessage;
-}
-
 export interface RaftServerContext {
   readonly id: NodeId;
   readonly servers: readonly NodeId[];
@@ -144,8 +139,8 @@ export interface RaftServerContext {
   logSeq: number;
   /** What the durable log last reported as synced. */
   synced: DurablePosition;
-  /** Changed in place: replies waiting for `synced.seq` to reach their requiredSeq. */
-  readonly outbox: OutboxItem[];
+  /** Changed in place: replies waiting for the durable log (rule 1). */
+  readonly outbox: Outbox;
   votesGranted: NodeId[];
   /** Candidate only: peers that answered this term's RequestVote, granted or not. */
   votesAnswered: NodeId[];
@@ -186,11 +181,44 @@ export interface IncomingSnapshot {
 
 
 
+/** `event`, asserted to be of one of `types` (XState's assertEvent): what a named action or guard handles. */
+function asEvent<T extends RaftServerEvent['type']>(event: RaftServerEvent, ...types: T[]): Extract<RaftServerEvent, { type: T }> {
+  assertEvent(event, types);
+  return event as unknown as Extract<RaftServerEvent, { type: T }>;
+}
+
 function termOf(event: RaftServerEvent): number {
   return 'term' in event ? event.term : -1;
 }
 
-/** The reply to a RequestVote; granted only by the named actions that first persist the vote. */
+/**
+ * How a server answers the request it handles, the one parameter of the chart's `reply` action:
+ * a vote granted or denied, an AppendEntries taken or refused, an InstallSnapshot's progress, its
+ * installation, or a snapshot the log already holds committed.
+ */
+export type ReplyAnswer = 'granted' | 'denied' | 'success' | 'rejected' | 'snapshotProgress' | 'snapshotInstalled' | 'snapshotCovered';
+
+/** The reply `answer` makes to the request `event`. */
+export function replyTo(context: RaftServerContext, event: RaftServerEvent, answer: ReplyAnswer): RaftMessage {
+  switch (answer) {
+    case 'granted':
+    case 'denied':
+      return voteReply(context, asEvent(event, 'rpc.requestVote'), answer === 'granted');
+    case 'success':
+    case 'rejected':
+      return appendReply(context, asEvent(event, 'rpc.appendEntries'), answer === 'success');
+    case 'snapshotProgress':
+      return snapshotReply(context, asEvent(event, 'rpc.installSnapshot'), false, 0);
+    case 'snapshotInstalled': {
+      const request = asEvent(event, 'rpc.installSnapshot');
+      return snapshotReply(context, request, true, request.lastIncludedIndex);
+    }
+    case 'snapshotCovered':
+      return snapshotReply(context, asEvent(event, 'rpc.installSnapshot'), true, context.commitIndex);
+  }
+}
+
+/** The reply to a RequestVote; granted only by transitions that first persist the vote. */
 export function voteReply(context: RaftServerContext, request: RequestVote, voteGranted: boolean): RequestVoteReply {
   return { type: 'rpc.requestVote.reply', from: context.id, to: request.from, term: context.currentTerm, voteGranted };
 }
@@ -315,19 +343,19 @@ export const raftServerMachine = setup({
     hasHigherTerm: ({ context, event }) => termOf(event) > context.currentTerm,
     isCurrentTerm: ({ context, event }) => termOf(event) === context.currentTerm,
     isStaleTerm: ({ context, event }) => termOf(event) >= 0 && termOf(event) < context.currentTerm,
-    hasVotedForCandidate: ({ context, event }) => context.votedFor !== null && context.votedFor === (event as RequestVote).from,
+    hasVotedForCandidate: ({ context, event }) => context.votedFor !== null && context.votedFor === asEvent(event, 'rpc.requestVote').from,
     hasNotVotedForAnother: ({ context, event }) =>
-      context.votedFor === null || context.votedFor === (event as RequestVote).from,
+      context.votedFor === null || context.votedFor === asEvent(event, 'rpc.requestVote').from,
     isCandidateLogUpToDate: ({ context, event }) => {
-      const request = event as RequestVote;
+      const request = asEvent(event, 'rpc.requestVote');
       return isLogUpToDate(request.lastLogTerm, request.lastLogIndex, context.log.lastTerm, context.log.lastIndex);
     },
     prevLogMatches: ({ context, event }) => {
-      const request = event as AppendEntries;
+      const request = asEvent(event, 'rpc.appendEntries');
       return prevLogAgrees(context.log, request.prevLogIndex, request.prevLogTerm);
     },
-    isVoteGranted: ({ event }) => (event as RequestVoteReply).voteGranted,
-    isAppendSuccess: ({ event }) => (event as AppendEntriesReply).success,
+    isVoteGranted: ({ event }) => asEvent(event, 'rpc.requestVote.reply').voteGranted,
+    isAppendSuccess: ({ event }) => asEvent(event, 'rpc.appendEntries.reply').success,
     isLogSynced: ({ context }) => context.synced.seq >= context.logSeq,
     hasVoteQuorum: ({ context }) => context.votesGranted.length >= quorumSize(context.servers.length),
     hasLostQuorum: ({ context }) => {
@@ -341,15 +369,15 @@ export const raftServerMachine = setup({
     isSnapshotDue: ({ context }) => context.lastApplied >= snapshotDueIndex(context),
     isSnapshotUnderWay: ({ context }) => isSnapshotUnderWay(context),
     hasAppliedPastSnapshot: ({ context }) => context.lastApplied > newestSnapshotIndex(context),
-    isSnapshotAwaited: ({ context, event }) => (event as { index: number }).index === context.snapshotAsked && context.snapshotAsked > 0,
+    isSnapshotAwaited: ({ context, event }) => asEvent(event, 'state.snapshotted', 'state.snapshotFailed').index === context.snapshotAsked && context.snapshotAsked > 0,
     completesPendingSnapshot: ({ context, event }) => {
       const pending = context.pendingSnapshot;
       return event.type === 'log.synced' && pending !== null && event.position.seq >= pending.seq;
     },
-    isSnapshotCovered: ({ context, event }) => (event as InstallSnapshot).lastIncludedIndex <= context.commitIndex,
-    isSnapshotChunkExpected: ({ context, event }) => isChunkExpected(context, event as InstallSnapshot),
-    isLastSnapshotChunk: ({ event }) => (event as InstallSnapshot).done,
-    completesIntactSnapshot: ({ context, event }) => completesIntactSnapshot(context, event as InstallSnapshot),
+    isSnapshotCovered: ({ context, event }) => asEvent(event, 'rpc.installSnapshot').lastIncludedIndex <= context.commitIndex,
+    isSnapshotChunkExpected: ({ context, event }) => isChunkExpected(context, asEvent(event, 'rpc.installSnapshot')),
+    isLastSnapshotChunk: ({ event }) => asEvent(event, 'rpc.installSnapshot').done,
+    completesIntactSnapshot: ({ context, event }) => completesIntactSnapshot(context, asEvent(event, 'rpc.installSnapshot')),
     canCommitQuorumIndex: ({ context }) => {
       const index = quorumIndexOf(context);
       // §5.4.2 (Figure 8): count replicas only for an entry of the current term.
@@ -380,38 +408,23 @@ export const raftServerMachine = setup({
       if (event.type !== 'log.synced') return;
       if (event.position.seq < context.synced.seq) assert(false, `synced seq went back from ${context.synced.seq} to ${event.position.seq}`);
       enqueue.assign({ synced: event.position });
-      let sent = 0;
-      for (const item of context.outbox) {
-        if (item.requiredSeq > event.position.seq) break;
-        enqueue.emit({ type: 'net.send', message: item.message });
-        sent++;
-      }
-      if (sent > 0) context.outbox.splice(0, sent);
+      for (const message of context.outbox.release(event.position.seq)) enqueue.emit({ type: 'net.send', message });
     }),
     recordFailure: assign(({ event }) => ({ failure: event.type === 'log.failed' ? event.failure : null })),
-    recordLeader: assign(({ event }) => ({ leaderId: (event as AppendEntries).from })),
-    recordVote: assign(({ event }) => ({ votedFor: (event as RequestVote).from })),
-    replyVoteGranted: enqueueActions(({ context, event, enqueue }) => speak(context, enqueue, voteReply(context, event as RequestVote, true))),
-    replyVoteDenied: enqueueActions(({ context, event, enqueue }) => speak(context, enqueue, voteReply(context, event as RequestVote, false))),
-    replyAppendSuccess: enqueueActions(({ context, event, enqueue }) => speak(context, enqueue, appendReply(context, event as AppendEntries, true))),
-    replyAppendRejected: enqueueActions(({ context, event, enqueue }) => speak(context, enqueue, appendReply(context, event as AppendEntries, false))),
-    replySnapshotProgress: enqueueActions(({ context, event, enqueue }) => speak(context, enqueue, snapshotReply(context, event as InstallSnapshot, false, 0))),
-    replySnapshotInstalled: enqueueActions(({ context, event, enqueue }) => {
-      const request = event as InstallSnapshot;
-      speak(context, enqueue, snapshotReply(context, request, true, request.lastIncludedIndex));
-    }),
-    replySnapshotCovered: enqueueActions(({ context, event, enqueue }) => speak(context, enqueue, snapshotReply(context, event as InstallSnapshot, true, context.commitIndex))),
+    recordLeader: assign(({ event }) => ({ leaderId: asEvent(event, 'rpc.appendEntries', 'rpc.installSnapshot').from })),
+    recordVote: assign(({ event }) => ({ votedFor: asEvent(event, 'rpc.requestVote').from })),
+    reply: enqueueActions(({ context, event, enqueue }, params: { answer: ReplyAnswer }) => speak(context, enqueue, replyTo(context, event, params.answer))),
     requestSnapshot: enqueueActions(({ context, enqueue }) => {
       const index = context.lastApplied;
       enqueue.assign({ snapshotAsked: index });
       enqueue.emit({ type: 'state.snapshot', index, term: context.log.termAt(index) as number });
     }),
     awaitSnapshot: ({ context, event }) => {
-      context.snapshotWaiters.push((event as { requestId: number }).requestId);
+      context.snapshotWaiters.push(asEvent(event, 'client.snapshot').requestId);
     },
     answerWithCurrentSnapshot: emit(({ context, event }): RaftServerEmitted => ({
       type: 'client.snapshotted',
-      requestId: (event as { requestId: number }).requestId,
+      requestId: asEvent(event, 'client.snapshot').requestId,
       ok: true,
       index: context.snapshot?.index ?? 0,
       term: context.snapshot?.term ?? 0,
@@ -419,14 +432,14 @@ export const raftServerMachine = setup({
     })),
     refuseSnapshotRequest: emit(({ context, event }): RaftServerEmitted => ({
       type: 'client.snapshotted',
-      requestId: (event as { requestId: number }).requestId,
+      requestId: asEvent(event, 'client.snapshot').requestId,
       ok: false,
       index: 0,
       term: 0,
       reason: context.stateMachineSnapshots ? 'failed' : 'unsupported',
     })),
     persistSnapshot: enqueueActions(({ context, event, enqueue }) => {
-      const { index, term, data } = event as StateSnapshottedEvent;
+      const { index, term, data } = asEvent(event, 'state.snapshotted');
       const snapshot: Snapshot = { index, term, servers: context.servers, data };
       const seq = context.logSeq + 1;
       // The log after the snapshot goes with it: storage starts the log afresh there (§7).
@@ -435,7 +448,7 @@ export const raftServerMachine = setup({
       enqueue.assign({ logSeq: seq, pendingSnapshot: { seq, snapshot }, snapshotAsked: 0 });
     }),
     recordSnapshotRefused: enqueueActions(({ context, event, enqueue }) => {
-      enqueue.assign({ snapshotAsked: 0, snapshotRefusedAt: (event as { index: number }).index });
+      enqueue.assign({ snapshotAsked: 0, snapshotRefusedAt: asEvent(event, 'state.snapshotFailed').index });
       answerSnapshotWaiters(context, enqueue, null);
     }),
     completeSnapshot: enqueueActions(({ context, enqueue }) => {
@@ -447,7 +460,7 @@ export const raftServerMachine = setup({
       answerSnapshotWaiters(context, enqueue, snapshot);
     }),
     gatherSnapshotChunk: enqueueActions(({ context, event, enqueue }) => {
-      const request = event as InstallSnapshot;
+      const request = asEvent(event, 'rpc.installSnapshot');
       if (request.offset === 0) {
         enqueue.assign({
           incomingSnapshot: {
@@ -468,7 +481,7 @@ export const raftServerMachine = setup({
       incoming.received += request.data.byteLength;
     }),
     installSnapshot: enqueueActions(({ context, event, enqueue }) => {
-      const snapshot = snapshotOfTransfer(context, event as InstallSnapshot);
+      const snapshot = snapshotOfTransfer(context, asEvent(event, 'rpc.installSnapshot'));
       const log = context.log;
       // Figure 13, steps 6–7: an entry matching the snapshot's last keeps the log after it; else the whole log goes.
       let entries: Entry[] = [];
@@ -498,7 +511,7 @@ export const raftServerMachine = setup({
       if (context.snapshot !== null) enqueue.emit({ type: 'state.restore', snapshot: context.snapshot });
     }),
     recordSnapshotReply: enqueueActions(({ context, event, enqueue }) => {
-      const reply = event as InstallSnapshotReply;
+      const reply = asEvent(event, 'rpc.installSnapshot.reply');
       const progress = context.progress[reply.from];
       if (progress === undefined) return;
       progress.recentActive = true;
@@ -507,7 +520,7 @@ export const raftServerMachine = setup({
       if (message !== null) enqueue.emit({ type: 'net.send', message });
     }),
     appendNewEntries: enqueueActions(({ context, event, enqueue }) => {
-      const request = event as AppendEntries;
+      const request = asEvent(event, 'rpc.appendEntries');
       const change = reconcileWithLeader(context.log, request.prevLogIndex, request.entries, context.commitIndex);
       let seq = context.logSeq;
       if (change.truncatedFrom !== null) {
@@ -526,7 +539,7 @@ export const raftServerMachine = setup({
       enqueue.assign({ logSeq: seq });
     }),
     advanceCommitFromLeader: assign(({ context, event }) => {
-      const request = event as AppendEntries;
+      const request = asEvent(event, 'rpc.appendEntries');
       // Figure 2: commitIndex = min(leaderCommit, index of last new entry); never backwards.
       const lastNew = request.prevLogIndex + request.entries.length;
       return { commitIndex: Math.max(context.commitIndex, Math.min(request.leaderCommit, lastNew)) };
@@ -555,12 +568,12 @@ export const raftServerMachine = setup({
     })),
     countOwnVote: assign(({ context }) => (context.votesGranted.includes(context.id) ? {} : { votesGranted: [...context.votesGranted, context.id] })),
     countVote: assign(({ context, event }) => {
-      const voter = (event as RequestVoteReply).from;
+      const voter = asEvent(event, 'rpc.requestVote.reply').from;
       if (context.votesGranted.includes(voter)) return {};
       return { votesGranted: [...context.votesGranted, voter], votesAnswered: [...context.votesAnswered, voter] };
     }),
     recordVoteDenied: assign(({ context, event }) => {
-      const voter = (event as RequestVoteReply).from;
+      const voter = asEvent(event, 'rpc.requestVote.reply').from;
       return context.votesAnswered.includes(voter) ? {} : { votesAnswered: [...context.votesAnswered, voter] };
     }),
     requestVotes: enqueueActions(({ context, enqueue }) => {
@@ -582,15 +595,22 @@ export const raftServerMachine = setup({
       for (const peer of context.peers) progress[peer] = initialProgress(context.log.lastIndex);
       return { leaderId: context.id, progress, heartbeatsSinceQuorumCheck: 0 };
     }),
-    countHeartbeat: assign(({ context }) => {
-      if (!isQuorumCheckDue(context)) return { heartbeatsSinceQuorumCheck: context.heartbeatsSinceQuorumCheck + 1 };
+    countHeartbeat: enqueueActions(({ context, enqueue }) => {
+      if (!isQuorumCheckDue(context)) {
+        enqueue.assign({ heartbeatsSinceQuorumCheck: context.heartbeatsSinceQuorumCheck + 1 });
+        return;
+      }
       // A check passed (hasLostQuorum said no): the next one counts only answers from now on.
       for (const peer of context.peers) {
         const progress = context.progress[peer];
         if (progress !== undefined) progress.recentActive = false;
       }
-      return { heartbeatsSinceQuorumCheck: 0 };
+      enqueue.assign({ heartbeatsSinceQuorumCheck: 0 });
     }),
+    failOnSecondLeader: ({ context, event }) => {
+      const message = asEvent(event, 'rpc.appendEntries', 'rpc.installSnapshot');
+      assert(false, `${context.id} leads term ${context.currentTerm}, and ${message.from} sent ${message.type} as its leader too: Election Safety is broken`);
+    },
     forgetLeader: assign({ leaderId: null }),
     appendNoop: enqueueActions(({ context, enqueue }) => {
       const entry: Entry = { index: context.log.lastIndex + 1, term: context.currentTerm, kind: 'noop', command: new Uint8Array(0) };
@@ -600,7 +620,7 @@ export const raftServerMachine = setup({
       enqueue.assign({ logSeq: seq });
     }),
     appendProposals: enqueueActions(({ context, event, enqueue }) => {
-      const { requestId, commands } = event as ClientProposeEvent;
+      const { requestId, commands } = asEvent(event, 'client.propose');
       const first = context.log.lastIndex + 1;
       const entries: Entry[] = commands.map((command, i) => ({ index: first + i, term: context.currentTerm, kind: 'command', command }));
       if (entries.length > 0) {
@@ -621,7 +641,7 @@ export const raftServerMachine = setup({
     }),
     rejectProposal: emit(({ context, event }): RaftServerEmitted => ({
       type: 'client.proposed',
-      requestId: (event as ClientProposeEvent).requestId,
+      requestId: asEvent(event, 'client.propose').requestId,
       isLeader: false,
       leaderId: context.leaderId,
       term: context.currentTerm,
@@ -641,7 +661,7 @@ export const raftServerMachine = setup({
       }
     }),
     recordAppendSuccess: enqueueActions(({ context, event, enqueue }) => {
-      const reply = event as AppendEntriesReply;
+      const reply = asEvent(event, 'rpc.appendEntries.reply');
       const progress = context.progress[reply.from];
       if (progress === undefined) return;
       progress.recentActive = true;
@@ -650,7 +670,7 @@ export const raftServerMachine = setup({
       if (message !== null) enqueue.emit({ type: 'net.send', message });
     }),
     recordAppendRejection: enqueueActions(({ context, event, enqueue }) => {
-      const reply = event as AppendEntriesReply;
+      const reply = asEvent(event, 'rpc.appendEntries.reply');
       const progress = context.progress[reply.from];
       if (progress === undefined) return;
       progress.recentActive = true;
@@ -686,7 +706,7 @@ export const raftServerMachine = setup({
       leaderId: null,
       logSeq: 0,
       synced: { seq: 0, lastIndex: log.lastIndex, lastTerm: log.lastTerm, hardState, snapshotIndex: applied },
-      outbox: [],
+      outbox: new Outbox(),
       votesGranted: [],
       votesAnswered: [],
       progress: {},
@@ -767,30 +787,30 @@ export const raftServerMachine = setup({
       },
       on: {
         'rpc.requestVote': [
-          { guard: 'isStaleTerm', actions: 'replyVoteDenied', description: 'Stale term: refuse, carrying our term (§5.1).' },
+          { guard: 'isStaleTerm', actions: { type: 'reply', params: { answer: 'denied' } }, description: 'Stale term: refuse, carrying our term (§5.1).' },
           {
             guard: and(['isCurrentTerm', 'hasVotedForCandidate']),
             target: 'follower',
             reenter: true,
-            actions: 'replyVoteGranted',
+            actions: { type: 'reply', params: { answer: 'granted' } },
             description: 'The same candidate asking again gets the same answer and causes no new write (§5.5, idempotence).',
           },
           {
             guard: and(['isCurrentTerm', 'hasNotVotedForAnother', 'isCandidateLogUpToDate']),
             target: 'follower',
             reenter: true,
-            actions: ['recordVote', 'persistHardState', 'replyVoteGranted'],
+            actions: ['recordVote', 'persistHardState', { type: 'reply', params: { answer: 'granted' } }],
             description: 'One vote per term, first come (§5.2), only for an up-to-date log (§5.4.1); granted after the vote is synced.',
           },
-          { guard: 'isCurrentTerm', actions: 'replyVoteDenied' },
+          { guard: 'isCurrentTerm', actions: { type: 'reply', params: { answer: 'denied' } } },
         ],
         'rpc.appendEntries': [
-          { guard: 'isStaleTerm', actions: 'replyAppendRejected', description: 'Stale leader: refuse, carrying our term (§5.1).' },
+          { guard: 'isStaleTerm', actions: { type: 'reply', params: { answer: 'rejected' } }, description: 'Stale leader: refuse, carrying our term (§5.1).' },
           {
             guard: and(['isCurrentTerm', 'prevLogMatches']),
             target: 'follower',
             reenter: true,
-            actions: ['recordLeader', 'appendNewEntries', 'advanceCommitFromLeader', 'applyCommitted', 'replyAppendSuccess'],
+            actions: ['recordLeader', 'appendNewEntries', 'advanceCommitFromLeader', 'applyCommitted', { type: 'reply', params: { answer: 'success' } }],
             description:
               'Consistency check passed (§5.3; an index inside the compacted prefix is committed, so it agrees): delete only a conflicting suffix, append, learn the commit index; reply once synced.',
           },
@@ -798,24 +818,24 @@ export const raftServerMachine = setup({
             guard: 'isCurrentTerm',
             target: 'follower',
             reenter: true,
-            actions: ['recordLeader', 'replyAppendRejected'],
+            actions: ['recordLeader', { type: 'reply', params: { answer: 'rejected' } }],
             description: 'Consistency check failed (§5.3): refuse with a hint so the leader backs up a term at a time.',
           },
         ],
         'rpc.installSnapshot': [
-          { guard: 'isStaleTerm', actions: 'replySnapshotProgress', description: 'Stale leader: refuse, carrying our term (§5.1).' },
+          { guard: 'isStaleTerm', actions: { type: 'reply', params: { answer: 'snapshotProgress' } }, description: 'Stale leader: refuse, carrying our term (§5.1).' },
           {
             guard: and(['isCurrentTerm', 'isSnapshotCovered']),
             target: '.listening',
             reenter: true,
-            actions: ['recordLeader', 'replySnapshotCovered'],
+            actions: ['recordLeader', { type: 'reply', params: { answer: 'snapshotCovered' } }],
             description: 'The snapshot holds nothing this log has not committed already: keep the log, and say how far it agrees (§7).',
           },
           {
             guard: and(['isCurrentTerm', 'isSnapshotChunkExpected', 'completesIntactSnapshot']),
             target: '.listening',
             reenter: true,
-            actions: ['recordLeader', 'installSnapshot', 'replySnapshotInstalled'],
+            actions: ['recordLeader', 'installSnapshot', { type: 'reply', params: { answer: 'snapshotInstalled' } }],
             description:
               'The last chunk, and the whole checks out: keep the log after an entry matching its last, else discard it; restore the state machine; reply once the snapshot is durable (Figure 13, rule 1).',
           },
@@ -823,21 +843,21 @@ export const raftServerMachine = setup({
             guard: and(['isCurrentTerm', 'isSnapshotChunkExpected', not('isLastSnapshotChunk')]),
             target: '.receivingSnapshot',
             reenter: true,
-            actions: ['recordLeader', 'gatherSnapshotChunk', 'replySnapshotProgress'],
+            actions: ['recordLeader', 'gatherSnapshotChunk', { type: 'reply', params: { answer: 'snapshotProgress' } }],
             description: 'The next chunk in order: keep it and say how many bytes are held (Figure 13, steps 2–4).',
           },
           {
             guard: and(['isCurrentTerm', 'isSnapshotChunkExpected']),
             target: '.listening',
             reenter: true,
-            actions: ['recordLeader', 'forgetIncomingSnapshot', 'replySnapshotProgress'],
+            actions: ['recordLeader', 'forgetIncomingSnapshot', { type: 'reply', params: { answer: 'snapshotProgress' } }],
             description: 'The last chunk, but the whole fails its checksum or size: start over from offset 0.',
           },
           {
             guard: 'isCurrentTerm',
             target: '.receivingSnapshot',
             reenter: true,
-            actions: ['recordLeader', 'replySnapshotProgress'],
+            actions: ['recordLeader', { type: 'reply', params: { answer: 'snapshotProgress' } }],
             description: 'A chunk out of order (lost, late or duplicated): say which offset comes next.',
           },
         ],
@@ -888,11 +908,11 @@ export const raftServerMachine = setup({
       },
       on: {
         'rpc.requestVote': [
-          { guard: 'isStaleTerm', actions: 'replyVoteDenied' },
-          { guard: 'isCurrentTerm', actions: 'replyVoteDenied', description: 'Already voted for itself this term.' },
+          { guard: 'isStaleTerm', actions: { type: 'reply', params: { answer: 'denied' } } },
+          { guard: 'isCurrentTerm', actions: { type: 'reply', params: { answer: 'denied' } }, description: 'Already voted for itself this term.' },
         ],
         'rpc.appendEntries': [
-          { guard: 'isStaleTerm', actions: 'replyAppendRejected' },
+          { guard: 'isStaleTerm', actions: { type: 'reply', params: { answer: 'rejected' } } },
           {
             guard: 'isCurrentTerm',
             target: 'follower',
@@ -901,7 +921,7 @@ export const raftServerMachine = setup({
           },
         ],
         'rpc.installSnapshot': [
-          { guard: 'isStaleTerm', actions: 'replySnapshotProgress' },
+          { guard: 'isStaleTerm', actions: { type: 'reply', params: { answer: 'snapshotProgress' } } },
           { guard: 'isCurrentTerm', target: 'follower', actions: 'reraise', description: 'A leader of this term exists: step down (§5.2).' },
         ],
         'client.propose': { actions: 'rejectProposal' },
@@ -964,19 +984,20 @@ export const raftServerMachine = setup({
           description: 'The next chunk from the offset the follower holds, or AppendEntries after the snapshot once it is installed (§7).',
         },
         'rpc.requestVote': [
-          { guard: 'isStaleTerm', actions: 'replyVoteDenied' },
-          { guard: 'isCurrentTerm', actions: 'replyVoteDenied', description: 'Voted for itself this term.' },
+          { guard: 'isStaleTerm', actions: { type: 'reply', params: { answer: 'denied' } } },
+          { guard: 'isCurrentTerm', actions: { type: 'reply', params: { answer: 'denied' } }, description: 'Voted for itself this term.' },
         ],
         'rpc.appendEntries': [
-          { guard: 'isStaleTerm', actions: 'replyAppendRejected' },
+          { guard: 'isStaleTerm', actions: { type: 'reply', params: { answer: 'rejected' } } },
           {
             guard: 'isCurrentTerm',
-            description: 'Another leader in our term cannot exist (Election Safety); ignored, and the simulator reports it.',
+            actions: 'failOnSecondLeader',
+            description: 'Another leader in our term cannot exist (Election Safety, §5.2): a bug, so the server stops loudly.',
           },
         ],
         'rpc.installSnapshot': [
-          { guard: 'isStaleTerm', actions: 'replySnapshotProgress' },
-          { guard: 'isCurrentTerm', description: 'Another leader in our term cannot exist (Election Safety); ignored.' },
+          { guard: 'isStaleTerm', actions: { type: 'reply', params: { answer: 'snapshotProgress' } } },
+          { guard: 'isCurrentTerm', actions: 'failOnSecondLeader', description: 'Another leader in our term cannot exist (Election Safety, §5.2).' },
         ],
       },
     },
@@ -1008,13 +1029,13 @@ function isQuorumCheckDue(context: RaftServerContext): boolean {
 
 /** Queues `message` until the durable log has synced every request made so far (rule 1). */
 function holdUntilSynced(context: RaftServerContext, message: RaftMessage): void {
-  context.outbox.push({ requiredSeq: context.logSeq, message });
+  context.outbox.hold(context.logSeq, message);
 }
 
 type Enqueue = { emit: (event: RaftServerEmitted) => void; assign: (values: Partial<RaftServerContext>) => void };
 
 /** Sends `reply` now when everything asked of the durable log so far is synced, else once it is (rule 1). */
-function speak(context: RaftServerContext, enqueue: Pick<Enqueue, 'emit'>, reply: RaftMessage): void {
+export function speak(context: RaftServerContext, enqueue: Pick<Enqueue, 'emit'>, reply: RaftMessage): void {
   if (isSpeechDurable(context)) enqueue.emit({ type: 'net.send', message: reply });
   else holdUntilSynced(context, reply);
 }

@@ -44,6 +44,22 @@ export interface SnapshotChunk {
   readonly done: boolean;
 }
 
+/**
+ * Progress's invariants, asserted after every change: the follower's next index lies past what it
+ * matches; an AppendEntries in flight ends after the match and before the next index, in order;
+ * a window only in replicate mode, and a transfer only in snapshot mode. Messages are built only
+ * when a check fails.
+ */
+export function checkProgress(progress: Progress): void {
+  const { nextIndex, matchIndex, inflight, mode } = progress;
+  if (!(matchIndex < nextIndex)) assert(false, `progress: matchIndex ${matchIndex} is not below nextIndex ${nextIndex}`);
+  if (mode !== 'replicate' && inflight.length > 0) assert(false, `progress: ${inflight.length} AppendEntries in flight in ${mode} mode`);
+  if ((mode === 'snapshot') !== (progress.transfer !== null)) assert(false, `progress: a snapshot transfer in ${mode} mode`);
+  for (let i = 0; i < inflight.length; i++) {
+    if (!(inflight[i] < nextIndex && (i === 0 || inflight[i] > inflight[i - 1]))) assert(false, `progress: in-flight ends ${inflight.join(',')} with nextIndex ${nextIndex}`);
+  }
+}
+
 /** The part of an AppendEntries that depends on the follower. */
 export interface AppendPlan {
   prevLogIndex: number;
@@ -134,6 +150,7 @@ export function planAppend(progress: Progress, log: RaftLog, config: RaftConfig,
     progress.inflight.push(last);
     progress.nextIndex = last + 1;
   }
+  checkProgress(progress);
   return plan;
 }
 
@@ -148,18 +165,23 @@ function planFrom(nextIndex: number, log: RaftLog, entriesMax: number, bytesMax:
 export function onAppendSuccess(progress: Progress, matchIndex: number): void {
   if (matchIndex > progress.matchIndex) progress.matchIndex = matchIndex;
   // A late answer to an AppendEntries sent before the snapshot began: the transfer goes on.
-  if (progress.mode === 'snapshot') return;
+  if (progress.mode === 'snapshot') {
+    if (progress.nextIndex <= progress.matchIndex) progress.nextIndex = progress.matchIndex + 1;
+    return;
+  }
   if (progress.mode === 'probe') {
     progress.mode = 'replicate';
     progress.probeOutstanding = false;
     progress.inflight = [];
     progress.nextIndex = progress.matchIndex + 1;
+    checkProgress(progress);
     return;
   }
   if (progress.nextIndex <= progress.matchIndex) progress.nextIndex = progress.matchIndex + 1;
   let freed = 0;
   while (freed < progress.inflight.length && progress.inflight[freed] <= progress.matchIndex) freed++;
   if (freed > 0) progress.inflight.splice(0, freed);
+  checkProgress(progress);
 }
 
 /**
@@ -186,5 +208,6 @@ export function onAppendRejected(
   progress.mode = 'probe';
   progress.probeOutstanding = false;
   progress.inflight = [];
+  checkProgress(progress);
   return true;
 }

@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { assign, enqueueActions } from 'xstate';
-import { raftServerMachine, voteReply } from '../../machines/raft-server.machine.ts';
-import type { RequestVote } from '../../src/protocol/messages.ts';
+import { raftServerMachine, replyTo, speak, type RaftServerContext, type RaftServerEvent, type ReplyAnswer } from '../../machines/raft-server.machine.ts';
 import { mutants as simMutants } from '../sim/mutants.ts';
 import { PaperCluster, appendEntries, entriesOfTerms, isMessage } from './harness.ts';
 
@@ -18,8 +17,10 @@ const mutants = {
   /** Rule 1: a granted vote goes out before the vote is synced. */
   votesBeforeSync: raftServerMachine.provide({
     actions: {
-      replyVoteGranted: enqueueActions(({ context, event, enqueue }) => {
-        enqueue.emit({ type: 'net.send', message: voteReply(context, event as RequestVote, true) });
+      reply: enqueueActions(({ context, event, enqueue }, params: { answer: ReplyAnswer }) => {
+        const reply = replyTo(context as RaftServerContext, event as RaftServerEvent, params.answer);
+        if (params.answer === 'granted') enqueue.emit({ type: 'net.send', message: reply });
+        else speak(context as RaftServerContext, enqueue, reply);
       }),
     },
   }),

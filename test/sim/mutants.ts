@@ -1,7 +1,15 @@
 import { enqueueActions } from 'xstate';
-import { appendReply, raftServerMachine, snapshotOfTransfer, voteReply, type RaftServerContext } from '../../machines/raft-server.machine.ts';
+import {
+  raftServerMachine,
+  replyTo,
+  snapshotOfTransfer,
+  speak,
+  type RaftServerContext,
+  type RaftServerEvent,
+  type ReplyAnswer,
+} from '../../machines/raft-server.machine.ts';
 import { quorumIndexOf } from '../../machines/raft-server.machine.ts';
-import type { AppendEntries, InstallSnapshot, RequestVote } from '../../src/protocol/messages.ts';
+import type { AppendEntries, InstallSnapshot } from '../../src/protocol/messages.ts';
 
 /**
  * The bugs the paper warns about, each re-introduced by overriding ONE named guard or action of
@@ -21,11 +29,10 @@ export const mutants = {
   /** 3. Replies to RequestVote and AppendEntries before the vote or entries are synced (§5.5). */
   repliesBeforeSync: raftServerMachine.provide({
     actions: {
-      replyVoteGranted: enqueueActions(({ context, event, enqueue }) => {
-        enqueue.emit({ type: 'net.send', message: voteReply(context, event as RequestVote, true) });
-      }),
-      replyAppendSuccess: enqueueActions(({ context, event, enqueue }) => {
-        enqueue.emit({ type: 'net.send', message: appendReply(context, event as AppendEntries, true) });
+      reply: enqueueActions(({ context, event, enqueue }, params: { answer: ReplyAnswer }) => {
+        const reply = replyTo(context as RaftServerContext, event as RaftServerEvent, params.answer);
+        if (params.answer === 'granted' || params.answer === 'success') enqueue.emit({ type: 'net.send', message: reply });
+        else speak(context as RaftServerContext, enqueue, reply);
       }),
     },
   }),
