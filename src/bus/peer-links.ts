@@ -1,5 +1,6 @@
 import type { MessagePort } from 'node:worker_threads';
 import { Random } from '../core/random.ts';
+import { TurnBatcher } from '../core/turn-batcher.ts';
 import type { NodeId } from '../protocol/types.ts';
 import { NetworkModel } from './fault-model.ts';
 import { approximateBytes, NetworkCounter } from './network-counters.ts';
@@ -45,13 +46,14 @@ export class PeerLinks {
   readonly #onReceive: PeerLinksOptions['onReceive'];
   readonly #onRaw: PeerLinksOptions['onRaw'];
   readonly #ports = new Map<NodeId, MessagePort>();
-  readonly #outgoing = new Map<NodeId, unknown[]>();
+  /** This turn's deliveries, posted as one array per peer at the end of the turn. */
+  readonly #outgoing = new TurnBatcher<Delivery>((deliveries) => this.#post(deliveries));
+  /** Deliveries held while paused (at most heldDeliveriesMax), in order. */
+  #held: Delivery[] = [];
   readonly #timers = new Set<NodeJS.Timeout>();
-  #flushScheduled: NodeJS.Immediate | null = null;
   #paused = false;
-  #held = 0;
   #tapping = false;
-  #taps: BusTapEvent[] = [];
+  readonly #taps: TurnBatcher<BusTapEvent>;
   #closed = false;
 
   constructor(options: PeerLinksOptions) {
@@ -61,6 +63,7 @@ export class PeerLinks {
     this.#control = options.control;
     this.#onReceive = options.onReceive;
     this.#onRaw = options.onRaw;
+    this.#taps = new TurnBatcher<BusTapEvent>((events) => this.#control.postMessage(events));
     this.#control.on('message', (command: NetworkControl) => this.#onControl(command));
   }
 
@@ -83,7 +86,8 @@ export class PeerLinks {
     this.#closed = true;
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
-    if (this.#flushScheduled !== null) clearImmediate(this.#flushScheduled);
+    this.#outgoing.clear();
+    this.#held = [];
     for (const port of this.#ports.values()) port.close();
     this.#ports.clear();
     this.#control.close();
@@ -103,11 +107,13 @@ export class PeerLinks {
       case 'pause':
         this.#paused = true;
         break;
-      case 'resume':
+      case 'resume': {
         this.#paused = false;
-        this.#held = 0;
-        if (this.#outgoing.size > 0) this.#scheduleFlush();
+        const held = this.#held;
+        this.#held = [];
+        for (const delivery of held) this.#outgoing.push(delivery);
         break;
+      }
       case 'tap':
         this.#tapping = command.on;
         break;
@@ -119,13 +125,8 @@ export class PeerLinks {
 
   #setPeer(id: NodeId, port: MessagePort | null): void {
     this.#ports.get(id)?.close();
+    // What waits for the incarnation that is gone (held, or not yet posted) is lost with it, at the post.
     this.#ports.delete(id);
-    const queued = this.#outgoing.get(id);
-    if (queued !== undefined) {
-      // Queued for the incarnation that is gone: lost with it.
-      this.#counter.dropped(queued.length);
-      this.#outgoing.delete(id);
-    }
     if (port === null) return;
     port.on('message', (batch: unknown) => this.#receive(id, batch));
     this.#ports.set(id, port);
@@ -160,39 +161,42 @@ export class PeerLinks {
   }
 
   #enqueue(to: NodeId, message: unknown): void {
-    if (this.#closed || !this.#ports.has(to) || (this.#paused && this.#held++ >= heldDeliveriesMax)) {
+    if (this.#closed || !this.#ports.has(to) || (this.#paused && this.#held.length >= heldDeliveriesMax)) {
       this.#counter.dropped();
       return;
     }
-    const queue = this.#outgoing.get(to);
-    if (queue === undefined) this.#outgoing.set(to, [message]);
-    else queue.push(message);
-    if (!this.#paused) this.#scheduleFlush();
+    if (this.#paused) this.#held.push({ to, message });
+    else this.#outgoing.push({ to, message });
   }
 
-  #scheduleFlush(): void {
-    this.#flushScheduled ??= setImmediate(() => this.#flush());
-  }
-
-  #flush(): void {
-    this.#flushScheduled = null;
-    if (this.#taps.length > 0) this.#control.postMessage(this.#taps.splice(0));
-    if (this.#paused) return;
-    for (const [to, batch] of this.#outgoing) {
+  /** A turn's deliveries: one array per peer, in order; those for a peer that went down are lost. */
+  #post(deliveries: readonly Delivery[]): void {
+    if (this.#closed) return;
+    const byPeer = new Map<NodeId, unknown[]>();
+    for (const { to, message } of deliveries) {
+      const batch = byPeer.get(to);
+      if (batch === undefined) byPeer.set(to, [message]);
+      else batch.push(message);
+    }
+    for (const [to, batch] of byPeer) {
       const port = this.#ports.get(to);
       if (port === undefined) this.#counter.dropped(batch.length);
       else port.postMessage(batch);
     }
-    this.#outgoing.clear();
   }
 
   #tell(message: { readonly type: string; readonly to: NodeId }, delays: readonly number[]): void {
-    if (this.#taps.length >= tapEventsPerTurnMax) return;
+    if (this.#taps.size >= tapEventsPerTurnMax) return;
     const entries = (message as { entries?: { count?: unknown; length?: unknown } }).entries;
     const count = typeof entries === 'object' && entries !== null ? Number(entries.count ?? entries.length ?? 0) : 0;
     this.#taps.push({ from: this.#self, to: message.to, type: message.type, deliveries: delays.length, delayMs: delays[0] ?? 0, entries: Number.isFinite(count) ? count : 0 });
-    this.#scheduleFlush();
   }
 }
 
 const noDeliveries: readonly number[] = [];
+
+/** A message on its way to peer `to`. */
+interface Delivery {
+  readonly to: NodeId;
+  readonly message: unknown;
+}

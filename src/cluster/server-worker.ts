@@ -6,6 +6,7 @@ import { newNetworkCounters } from '../bus/network-counters.ts';
 import { RaftchartError, type ErrorCode } from '../protocol/errors.ts';
 import type { NodeId } from '../protocol/types.ts';
 import { packCommands } from '../protocol/packing.ts';
+import { TurnBatcher } from '../core/turn-batcher.ts';
 import type { ServerInspectionEvent } from '../host/inspection-events.ts';
 import type {
   AppliedBatch,
@@ -51,10 +52,10 @@ export type DecidedOutcome =
   | { readonly ok: true; readonly index: number; readonly term: number; readonly result: unknown }
   | { readonly ok: false; readonly code: 'NotLeader' | 'Stopped'; readonly message: string };
 
-/** The commands of one turn of one kind, and who hears each one's answer. */
-interface ProposalBatch<A> {
-  readonly commands: Uint8Array[];
-  readonly answers: ((answer: A) => void)[];
+/** One proposed command and who hears its answer. */
+interface Proposal<A> {
+  readonly command: Uint8Array;
+  readonly answer: (answer: A) => void;
 }
 
 /** Where the worker's code is: the tsx bootstrap from the sources, the compiled entry from dist/. */
@@ -79,11 +80,11 @@ export class ServerWorker {
   readonly #options: ServerWorkerOptions;
   readonly #exited: Promise<never>;
   #nextRequestId = 1;
-  /** This turn's proposals: plain (answered once appended) and waiting (answered once applied). */
-  #appendBatch: ProposalBatch<ProposeOutcome> | null = null;
-  #waitBatch: ProposalBatch<DecidedOutcome> | null = null;
-  readonly #awaitingAppend = new Map<number, ProposalBatch<ProposeOutcome>>();
-  readonly #awaitingDecision = new Map<number, ProposalBatch<DecidedOutcome>>();
+  /** This turn's proposals: plain (answered once appended) and waiting (answered once applied), each sent as one message per turn. */
+  readonly #appends = new TurnBatcher<Proposal<ProposeOutcome>>((batch) => this.#send(false, batch), { itemsMax: proposalBatchMax });
+  readonly #waits = new TurnBatcher<Proposal<DecidedOutcome>>((batch) => this.#send(true, batch), { itemsMax: proposalBatchMax });
+  readonly #awaitingAppend = new Map<number, Proposal<ProposeOutcome>[]>();
+  readonly #awaitingDecision = new Map<number, Proposal<DecidedOutcome>[]>();
   #lastTerm = 0;
 
   private constructor(options: ServerWorkerOptions) {
@@ -169,8 +170,7 @@ export class ServerWorker {
   propose(command: Uint8Array): Promise<ProposeOutcome> {
     return new Promise((resolve) => {
       if (!this.#alive) return resolve(this.#notLeader());
-      this.#appendBatch ??= this.#openBatch(false);
-      this.#queue(this.#appendBatch, false, command, resolve);
+      this.#appends.push({ command, answer: resolve });
     });
   }
 
@@ -181,19 +181,7 @@ export class ServerWorker {
    */
   submitAndWait(command: Uint8Array, onDecided: (outcome: DecidedOutcome) => void): void {
     if (!this.#alive) return onDecided(this.#crashed());
-    this.#waitBatch ??= this.#openBatch(true);
-    this.#queue(this.#waitBatch, true, command, onDecided);
-  }
-
-  #openBatch<A>(wait: boolean): ProposalBatch<A> {
-    setImmediate(() => this.#sendBatch(wait));
-    return { commands: [], answers: [] };
-  }
-
-  #queue<A>(batch: ProposalBatch<A>, wait: boolean, command: Uint8Array, answer: (answer: A) => void): void {
-    batch.commands.push(command);
-    batch.answers.push(answer);
-    if (batch.commands.length >= proposalBatchMax) this.#sendBatch(wait);
+    this.#waits.push({ command, answer: onDecided });
   }
 
   /**
@@ -249,14 +237,12 @@ export class ServerWorker {
     this.#options.network.detach(this.id, this.#networkPort);
     this.#clientPort.close();
     this.#inspectPort?.close();
-    const appends = [...this.#awaitingAppend.values(), ...(this.#appendBatch === null ? [] : [this.#appendBatch])];
-    const waits = [...this.#awaitingDecision.values(), ...(this.#waitBatch === null ? [] : [this.#waitBatch])];
+    const appends = [...this.#awaitingAppend.values(), this.#appends.clear()].flat();
+    const waits = [...this.#awaitingDecision.values(), this.#waits.clear()].flat();
     this.#awaitingAppend.clear();
     this.#awaitingDecision.clear();
-    this.#appendBatch = null;
-    this.#waitBatch = null;
-    for (const batch of appends) for (const answer of batch.answers) answer(this.#notLeader());
-    for (const batch of waits) for (const answer of batch.answers) answer(this.#crashed());
+    for (const proposal of appends) proposal.answer(this.#notLeader());
+    for (const proposal of waits) proposal.answer(this.#crashed());
   }
 
   #notLeader(): ProposeOutcome {
@@ -267,18 +253,13 @@ export class ServerWorker {
     return { ok: false, code: 'Stopped', message: `${this.id} crashed before applying the command` };
   }
 
-  #sendBatch(wait: boolean): void {
-    const batch = wait ? this.#waitBatch : this.#appendBatch;
-    if (batch === null || !this.#alive) return;
+  /** One turn's proposals of one kind as one message: one `client.propose` in the worker. */
+  #send(wait: boolean, batch: Proposal<ProposeOutcome>[] | Proposal<DecidedOutcome>[]): void {
+    if (!this.#alive) return;
     const requestId = this.#nextRequestId++;
-    if (wait) {
-      this.#waitBatch = null;
-      this.#awaitingDecision.set(requestId, batch as ProposalBatch<DecidedOutcome>);
-    } else {
-      this.#appendBatch = null;
-      this.#awaitingAppend.set(requestId, batch as ProposalBatch<ProposeOutcome>);
-    }
-    const request: ProposeRequest = { requestId, commands: packCommands(batch.commands), wait };
+    if (wait) this.#awaitingDecision.set(requestId, batch as Proposal<DecidedOutcome>[]);
+    else this.#awaitingAppend.set(requestId, batch as Proposal<ProposeOutcome>[]);
+    const request: ProposeRequest = { requestId, commands: packCommands(batch.map((proposal) => proposal.command)), wait };
     this.#clientPort.postMessage(request);
   }
 
@@ -297,8 +278,8 @@ export class ServerWorker {
           if (waiting === undefined) break;
           this.#awaitingAppend.delete(reply.requestId);
           this.#lastTerm = Math.max(this.#lastTerm, reply.term);
-          waiting.answers.forEach((answer, i) =>
-            answer(reply.isLeader ? { isLeader: true, index: reply.index + i, term: reply.term } : { isLeader: false, index: 0, term: reply.term }),
+          waiting.forEach((proposal, i) =>
+            proposal.answer(reply.isLeader ? { isLeader: true, index: reply.index + i, term: reply.term } : { isLeader: false, index: 0, term: reply.term }),
           );
           break;
         }
@@ -307,9 +288,9 @@ export class ServerWorker {
           if (waiting === undefined) break;
           this.#awaitingDecision.delete(reply.requestId);
           this.#lastTerm = Math.max(this.#lastTerm, reply.term);
-          waiting.answers.forEach((answer, i) => {
-            if (i < reply.results.length) answer({ ok: true, index: reply.index + i, term: reply.term, result: reply.results[i] });
-            else answer({ ok: false, code: reply.failure?.code ?? 'NotLeader', message: reply.failure?.message ?? `${this.id} did not apply the command` });
+          waiting.forEach((proposal, i) => {
+            if (i < reply.results.length) proposal.answer({ ok: true, index: reply.index + i, term: reply.term, result: reply.results[i] });
+            else proposal.answer({ ok: false, code: reply.failure?.code ?? 'NotLeader', message: reply.failure?.message ?? `${this.id} did not apply the command` });
           });
           break;
         }

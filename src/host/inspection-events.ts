@@ -1,6 +1,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { AnyActorRef, InspectionEvent } from 'xstate';
 import type { NodeId } from '../protocol/types.ts';
+import { TurnBatcher } from '../core/turn-batcher.ts';
 
 /**
  * XState inspection events, made plain so they can leave the worker: an inspection event holds
@@ -143,28 +144,21 @@ function snapshotOf(snapshot: unknown): ServerInspectionEvent['snapshot'] {
  * one array per event-loop turn; at most inspectionQueueMax wait, later ones are dropped and counted.
  */
 export function inspectionPoster(nodeId: NodeId, port: MessagePort): { next(event: InspectionEvent): void; readonly counts: { posted: number; dropped: number } } {
-  const queue: ServerInspectionEvent[] = [];
   const counts = { posted: 0, dropped: 0 };
-  let scheduled = false;
-  const flush = () => {
-    scheduled = false;
-    counts.posted += queue.length;
-    port.postMessage(queue.splice(0));
-  };
+  const queue = new TurnBatcher<ServerInspectionEvent>((events) => {
+    counts.posted += events.length;
+    port.postMessage(events);
+  });
   return {
     counts,
     next(event) {
       const plain = serializeInspectionEvent(nodeId, event);
       if (plain === null) return;
-      if (queue.length >= inspectionQueueMax) {
+      if (queue.size >= inspectionQueueMax) {
         counts.dropped++;
         return;
       }
       queue.push(plain);
-      if (!scheduled) {
-        scheduled = true;
-        setImmediate(flush);
-      }
     },
   };
 }

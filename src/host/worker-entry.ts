@@ -3,6 +3,7 @@ import * as Comlink from 'comlink/dist/esm/comlink.mjs';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { roleOf } from '../../machines/raft-server.machine.ts';
 import { assert } from '../core/assert.ts';
+import { TurnBatcher } from '../core/turn-batcher.ts';
 import { RaftchartError } from '../protocol/errors.ts';
 import { packEntries, fromWire, unpackCommands, wireEncoder } from '../protocol/packing.ts';
 import { errorCodeOf } from '../io/file-system-error.ts';
@@ -59,24 +60,12 @@ const faultyDisk = setup.diskFaults ? new FaultFileSystem(new RealFileSystem()) 
 const inspection = setup.inspectPort === null ? null : inspectionPoster(setup.id, setup.inspectPort);
 
 /** Outbound answers, sent as one postMessage per turn. */
-const clientOut: ClientReply[] = [];
-let flushScheduled = false;
-
-function scheduleFlush(): void {
-  if (flushScheduled) return;
-  flushScheduled = true;
-  setImmediate(flush);
-}
-
-function flush(): void {
-  flushScheduled = false;
-  if (host?.stopped === true) return;
-  if (clientOut.length > 0) setup.clientPort.postMessage(clientOut.splice(0));
-}
+const answers = new TurnBatcher<ClientReply>((replies) => {
+  if (host?.stopped !== true) setup.clientPort.postMessage(replies);
+});
 
 function post(reply: ClientReply): void {
-  clientOut.push(reply);
-  scheduleFlush();
+  answers.push(reply);
 }
 
 async function loadStateMachine(): Promise<StateMachine> {

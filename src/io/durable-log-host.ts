@@ -2,6 +2,7 @@ import { createActor, emit, setup, type ActorOptions, type ActorRefFrom, type An
 import { durableLogMachine, type DurableLogInput, type DurableLogReport, type DurableLogRequest } from '../../machines/durable-log.machine.ts';
 import type { LogStorage } from '../protocol/storage.ts';
 import { createDurableLog } from './storage-actors.ts';
+import { TurnBatcher } from '../core/turn-batcher.ts';
 
 /**
  * The durable-log chart's parent when no raft-server chart is there (benchmarks, tests, tools):
@@ -67,22 +68,13 @@ export function startDurableLog(storage: LogStorage, options: StartDurableLogOpt
   if (onError !== undefined) host.subscribe({ error: onError });
   host.start();
   const actor = host.getSnapshot().children.durableLog as ActorRefFrom<typeof durableLogMachine>;
-  let pending: DurableLogRequest[] = [];
-  const flush = () => {
-    if (pending.length === 0) return;
-    const requests = pending;
-    pending = [];
-    actor.send({ type: 'log.requests', requests });
-  };
+  const pending = new TurnBatcher<DurableLogRequest>((requests) => actor.send({ type: 'log.requests', requests }), { end: 'microtask' });
   return {
-    send: (request) => {
-      if (pending.length === 0) queueMicrotask(flush);
-      pending.push(request);
-    },
+    send: (request) => pending.push(request),
     on: (type, listener) => host.on(type, listener as never).unsubscribe,
     actor,
     stop: () => {
-      flush();
+      pending.flush();
       host.stop();
     },
   };
