@@ -53,6 +53,8 @@ export interface ServerHostOptions {
 }
 
 export interface ServerHostHooks extends StateMachineHooks {
+  /** The chart's snapshot after each step (roles, terms: what a simulator or a view follows). */
+  readonly onStep?: (snapshot: ReturnType<ServerActor['getSnapshot']>) => void;
   /** A bug (a failed assert in the chart or a storage): the actor has stopped. */
   readonly onError?: (error: unknown) => void;
 }
@@ -149,7 +151,9 @@ export class ServerHost {
       this.#snapshotCalls.delete(answer.requestId);
       call?.(answer);
     });
-    this.actor.subscribe({ error: (error) => hooks.onError?.(error) });
+    // The one subscription, with an error listener: XState reports an error as unhandled when any observer lacks one.
+    const onStep = hooks.onStep;
+    this.actor.subscribe({ ...(onStep === undefined ? {} : { next: onStep }), error: (error) => hooks.onError?.(error) });
   }
 
   /** Starts the chart: timers run, messages and proposals are handled. A restarted server restores its snapshot first. */

@@ -27,6 +27,7 @@ export function runDemo(options: DemoOptions): { leader: NodeId | null; applied:
   const at = () => `${String(clock.now).padStart(5)} ms`;
   for (const id of ids) {
     const disk = new VirtualDisk();
+    let role = 'follower';
     const host = new ServerHost({
       input: { id, servers: ids, randomSeed: options.seed },
       recovered: disk.recover(),
@@ -42,17 +43,15 @@ export function runDemo(options: DemoOptions): { leader: NodeId | null; applied:
             options.print(`${at()}  ${id} applies #${entry.index} (term ${entry.term}): ${what}`);
           }
         },
+        onStep: (snapshot) => {
+          const now = roleOf(snapshot);
+          if (now === role) return;
+          role = now;
+          options.print(`${at()}  ${id} becomes ${now} in term ${snapshot.context.currentTerm}`);
+        },
       },
     });
     applied.set(id, []);
-    let role = 'follower';
-    host.actor.subscribe((snapshot) => {
-      const now = roleOf(snapshot);
-      if (now !== role) {
-        role = now;
-        options.print(`${at()}  ${id} becomes ${now} in term ${snapshot.context.currentTerm}`);
-      }
-    });
     hosts.set(id, host);
   }
   options.print(`${options.nodes} simulated servers start as followers (election timeouts 150–300 ms)`);

@@ -259,26 +259,23 @@ class Simulation {
             this.note(`${server.id} snapshots its state machine at ${index}`);
             this.checker.onSnapshotTaken(this.view(server), index, data);
           }),
+        onStep: (snapshot) => {
+          const role = roleOf(snapshot);
+          if (role === server.role) return;
+          server.role = role;
+          if (role === 'candidate') this.elections++;
+          this.note(`${server.id} becomes ${role} in term ${snapshot.context.currentTerm}`);
+          if (role === 'leader') {
+            this.leadersElected++;
+            if (this.clock.now >= this.quietSince) this.leaderSinceQuiet = true;
+            this.maybeTopple(server);
+          }
+        },
         onError: (error) => this.errors.push(error),
       },
     });
     server.host = host;
     server.role = 'follower';
-    const actor = host.actor;
-    actor.subscribe({
-      next: (snapshot) => {
-        const role = roleOf(snapshot);
-        if (role === server.role) return;
-        server.role = role;
-        if (role === 'candidate') this.elections++;
-        this.note(`${server.id} becomes ${role} in term ${snapshot.context.currentTerm}`);
-        if (role === 'leader') {
-          this.leadersElected++;
-          if (this.clock.now >= this.quietSince) this.leaderSinceQuiet = true;
-          this.maybeTopple(server);
-        }
-      },
-    });
     host.start();
   }
 
