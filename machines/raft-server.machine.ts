@@ -3,7 +3,7 @@ import { durableLogMachine, type DurableLogEvent, type DurableLogOptions } from 
 import { assert } from '../src/core/assert.ts';
 import { crc32c } from '../src/core/crc32c.ts';
 import { Outbox } from '../src/core/outbox.ts';
-import { quorumCheckTicks, resolveRaftConfig, type RaftConfig } from '../src/core/config.ts';
+import { leaseTicks, quorumCheckTicks, resolveRaftConfig, type RaftConfig } from '../src/core/config.ts';
 import {
   initialProgress,
   needsSnapshot,
@@ -25,6 +25,8 @@ import type {
   AppendEntriesReply,
   InstallSnapshot,
   InstallSnapshotReply,
+  PreVote,
+  PreVoteReply,
   RaftMessage,
   RequestVote,
   RequestVoteReply,
@@ -37,13 +39,21 @@ import type { Entry, NodeId, RecoveredState, Role, Snapshot } from '../src/proto
 /**
  * One Raft server (Figure 2, §5.1–5.6) as a pure statechart: events in, effects out.
  *
- * In: the six RPC messages (their `type` is the event type), `client.propose`, `client.snapshot`,
- * the durable log's `log.synced` / `log.failed`, and the state machine host's answer to a snapshot
+ * In: the nine RPC messages (their `type` is the event type: Figure 2's six, PreVote and its
+ * reply, TimeoutNow), `client.propose`, `client.read`, `client.transfer`, `client.snapshot`, the
+ * durable log's `log.synced` / `log.failed`, and the state machine host's answer to a snapshot
  * request (`state.snapshotted` / `state.snapshotFailed`). Out: emitted `net.send` (a message for
  * the bus), `state.apply` (committed entries, in order, once per incarnation), `state.snapshot`
  * (snapshot your state machine now: it has applied exactly 1..index), `state.restore` (replace
- * your state machine with this snapshot), `client.proposed` and `client.snapshotted` (answers);
- * requests to the invoked `durableLog` actor. No I/O, no wall clock, no Math.random: time is XState
+ * your state machine with this snapshot), `client.proposed`, `client.readReady` (run the read
+ * now: leadership is confirmed and its index applied), `client.transferred` and
+ * `client.snapshotted` (answers); requests to the invoked `durableLog` actor.
+ *
+ * Beyond Figure 2 (the dissertation): PreVote (§9.6) puts `preCandidate` between follower and
+ * candidate; with CheckQuorum a server that heard a leader within a minimum election timeout
+ * ignores RequestVote (§4.2.3); ReadIndex reads (§6.4) are confirmed by a heartbeat round a
+ * majority answered (`round` on AppendEntries and its reply), or by a lease; a leader hands over
+ * with TimeoutNow (§3.10). No I/O, no wall clock, no Math.random: time is XState
  * delays on the actor's clock, randomness a seeded state in the context.
  *
  * Snapshots (paper §7, Figure 13): after snapshotEvery applied entries the chart asks the host
@@ -84,6 +94,8 @@ export type StateSnapshottedEvent = { type: 'state.snapshotted'; index: number; 
 export type RaftServerEvent =
   | RaftMessage
   | ClientProposeEvent
+  | { type: 'client.read'; requestId: number }
+  | { type: 'client.transfer'; requestId: number; to: NodeId }
   | { type: 'client.snapshot'; requestId: number }
   | StateSnapshottedEvent
   | { type: 'state.snapshotFailed'; index: number; reason: string }
@@ -112,13 +124,57 @@ export interface SnapshotAnswer {
   reason: 'unsupported' | 'failed' | null;
 }
 
+/**
+ * The answer to one `client.read` (dissertation §6.4). ok: this server was still the leader after
+ * the read arrived (a heartbeat round a majority answered, or a valid lease), and its state machine
+ * has applied through `index`, every entry committed before the read: query it now. Not ok: it is
+ * not the leader (or stopped leading before it could confirm); `leaderId` is the leader it knows.
+ */
+export interface ReadAnswer {
+  type: 'client.readReady';
+  requestId: number;
+  ok: boolean;
+  index: number;
+  term: number;
+  leaderId: NodeId | null;
+}
+
+/**
+ * The answer to one `client.transfer` that did not hand leadership over (§3.10): the target is no
+ * server of the cluster, this server is not the leader, a transfer is already under way, or the
+ * target did not take over within an election timeout (the leader resumes). A transfer that works
+ * is seen as the target leading; `handedOver` says the TimeoutNow went out.
+ */
+export interface TransferAnswer {
+  type: 'client.transferred';
+  requestId: number;
+  outcome: 'handedOver' | 'alreadyLeader' | 'unknownServer' | 'notLeader' | 'busy' | 'timedOut';
+  leaderId: NodeId | null;
+}
+
 export type RaftServerEmitted =
   | { type: 'net.send'; message: RaftMessage }
   | { type: 'state.apply'; entries: readonly Entry[] }
   | { type: 'state.snapshot'; index: number; term: number }
   | { type: 'state.restore'; snapshot: Snapshot }
   | ProposalAnswer
+  | ReadAnswer
+  | TransferAnswer
   | SnapshotAnswer;
+
+/** A read waiting on the leader: for a heartbeat round a majority answers (0: none needed, a lease) and for the state machine to reach `index`. */
+export interface PendingRead {
+  readonly requestId: number;
+  readonly index: number;
+  readonly round: number;
+}
+
+/** A leader transfer under way (§3.10): proposals wait while `to` catches up; TimeoutNow goes once it has. */
+export interface LeaderTransfer {
+  readonly to: NodeId;
+  readonly requestId: number;
+  timeoutNowSent: boolean;
+}
 
 export interface RaftServerContext {
   readonly id: NodeId;
@@ -148,6 +204,26 @@ export interface RaftServerContext {
   progress: Record<NodeId, Progress>;
   /** Leader only: heartbeats since its last quorum check (CheckQuorum). */
   heartbeatsSinceQuorumCheck: number;
+  /**
+   * Whether a leader was heard from (or this server led) within a minimum election timeout. While
+   * it was, pre-votes are denied (§9.6) and, with CheckQuorum, RequestVotes not sent for a leader
+   * transfer are ignored (§4.2.3): the leader's followers stay with it, which is what makes a lease
+   * safe. A restarted server in lease mode starts as if it had heard one: it may have answered a
+   * heartbeat a lease counts on before it went down.
+   */
+  leaderContactRecent: boolean;
+  /** Leader only: the heartbeat round under way; AppendEntries carry it, replies echo it (§6.4). */
+  round: number;
+  /** Leader only: the index of the no-op that began its term; no read is answered before it commits (§6.4). */
+  termStartIndex: number;
+  /** Leader only: reads waiting for a confirming round or for the state machine, in arrival order. */
+  pendingReads: PendingRead[];
+  /** Leader only: the leader transfer under way, or null. */
+  transfer: LeaderTransfer | null;
+  /** A TimeoutNow arrived: the next election is a transfer election (its RequestVotes say so). */
+  timeoutNowReceived: boolean;
+  /** Candidate only: this election was asked for by the leader (TimeoutNow). */
+  campaignTransfer: boolean;
   failure: StorageFailure | null;
   readonly durableLogOptions: DurableLogOptions;
   readonly stateMachineSnapshots: boolean;
@@ -196,7 +272,16 @@ function termOf(event: RaftServerEvent): number {
  * a vote granted or denied, an AppendEntries taken or refused, an InstallSnapshot's progress, its
  * installation, or a snapshot the log already holds committed.
  */
-export type ReplyAnswer = 'granted' | 'denied' | 'success' | 'rejected' | 'snapshotProgress' | 'snapshotInstalled' | 'snapshotCovered';
+export type ReplyAnswer =
+  | 'granted'
+  | 'denied'
+  | 'preVoteGranted'
+  | 'preVoteDenied'
+  | 'success'
+  | 'rejected'
+  | 'snapshotProgress'
+  | 'snapshotInstalled'
+  | 'snapshotCovered';
 
 /** The reply `answer` makes to the request `event`. */
 export function replyTo(context: RaftServerContext, event: RaftServerEvent, answer: ReplyAnswer): RaftMessage {
@@ -204,6 +289,9 @@ export function replyTo(context: RaftServerContext, event: RaftServerEvent, answ
     case 'granted':
     case 'denied':
       return voteReply(context, asEvent(event, 'rpc.requestVote'), answer === 'granted');
+    case 'preVoteGranted':
+    case 'preVoteDenied':
+      return preVoteReply(context, asEvent(event, 'rpc.preVote'), answer === 'preVoteGranted');
     case 'success':
     case 'rejected':
       return appendReply(context, asEvent(event, 'rpc.appendEntries'), answer === 'success');
@@ -223,6 +311,11 @@ export function voteReply(context: RaftServerContext, request: RequestVote, vote
   return { type: 'rpc.requestVote.reply', from: context.id, to: request.from, term: context.currentTerm, voteGranted };
 }
 
+/** The reply to a PreVote: granted for the term asked, or denied with this server's term (§9.6). */
+export function preVoteReply(context: RaftServerContext, request: PreVote, voteGranted: boolean): PreVoteReply {
+  return { type: 'rpc.preVote.reply', from: context.id, to: request.from, term: voteGranted ? request.term : context.currentTerm, voteGranted };
+}
+
 /** The reply to an AppendEntries: success carries the agreed index, a refusal the hint (§5.3). */
 export function appendReply(context: RaftServerContext, request: AppendEntries, success: boolean): AppendEntriesReply {
   const hint = success ? { conflictTerm: 0, conflictIndex: 0 } : rejectionHint(context.log, request.prevLogIndex);
@@ -235,6 +328,7 @@ export function appendReply(context: RaftServerContext, request: AppendEntries, 
     prevLogIndex: request.prevLogIndex,
     matchIndex: success ? request.prevLogIndex + request.entries.length : 0,
     ...hint,
+    round: request.round,
   };
 }
 
@@ -282,7 +376,7 @@ export function quorumIndexOf(context: RaftServerContext): number {
  * The message a leader sends `peer` now, or null when flow control says wait: an AppendEntries
  * from a plan, or a chunk of the snapshot once the peer needs entries the log no longer holds (§7).
  */
-function messageTo(context: RaftServerContext, peer: NodeId, heartbeat: boolean): AppendEntries | InstallSnapshot | null {
+function messageTo(context: RaftServerContext, peer: NodeId, heartbeat: boolean, round = context.round): AppendEntries | InstallSnapshot | null {
   const progress = context.progress[peer];
   if (progress === undefined) assert(false, `no progress for ${peer}`);
   if (needsSnapshot(progress, context.log)) {
@@ -320,6 +414,7 @@ function messageTo(context: RaftServerContext, peer: NodeId, heartbeat: boolean)
     prevLogTerm: plan.prevLogTerm,
     entries: plan.entries,
     leaderCommit: context.commitIndex,
+    round,
   };
 }
 
@@ -338,6 +433,8 @@ export const raftServerMachine = setup({
   delays: {
     electionTimeout: ({ context }) => context.electionTimeoutMs,
     heartbeatInterval: ({ context }) => context.config.heartbeatIntervalMs,
+    leaderContactWindow: ({ context }) => context.config.electionTimeoutMsMin,
+    transferTimeout: ({ context }) => context.config.electionTimeoutMsMax,
   },
   guards: {
     hasHigherTerm: ({ context, event }) => termOf(event) > context.currentTerm,
@@ -350,6 +447,28 @@ export const raftServerMachine = setup({
       const request = asEvent(event, 'rpc.requestVote');
       return isLogUpToDate(request.lastLogTerm, request.lastLogIndex, context.log.lastTerm, context.log.lastIndex);
     },
+    isVoteIgnoredInLease: ({ context, event }) => {
+      const request = asEvent(event, 'rpc.requestVote');
+      return context.config.checkQuorum && context.leaderContactRecent && !request.transfer && request.term > context.currentTerm;
+    },
+    usesPreVote: ({ context }) => context.config.preVote,
+    canGrantPreVote: ({ context, event }) => {
+      const request = asEvent(event, 'rpc.preVote');
+      return (
+        request.term > context.currentTerm &&
+        !context.leaderContactRecent &&
+        isLogUpToDate(request.lastLogTerm, request.lastLogIndex, context.log.lastTerm, context.log.lastIndex)
+      );
+    },
+    isPreVoteReplyGranted: ({ event }) => asEvent(event, 'rpc.preVote.reply').voteGranted,
+    isPreVoteForThisRound: ({ context, event }) => {
+      const reply = asEvent(event, 'rpc.preVote.reply');
+      return reply.voteGranted && reply.term === context.currentTerm + 1;
+    },
+    isTransferring: ({ context }) => context.transfer !== null,
+    isTransferToSelf: ({ context, event }) => asEvent(event, 'client.transfer').to === context.id,
+    isTransferTargetUnknown: ({ context, event }) => !context.peers.includes(asEvent(event, 'client.transfer').to),
+    hasReadWork: ({ context }) => context.pendingReads.length > 0 && hasReadWork(context),
     prevLogMatches: ({ context, event }) => {
       const request = asEvent(event, 'rpc.appendEntries');
       return prevLogAgrees(context.log, request.prevLogIndex, request.prevLogTerm);
@@ -411,7 +530,8 @@ export const raftServerMachine = setup({
       for (const message of context.outbox.release(event.position.seq)) enqueue.emit({ type: 'net.send', message });
     }),
     recordFailure: assign(({ event }) => ({ failure: event.type === 'log.failed' ? event.failure : null })),
-    recordLeader: assign(({ event }) => ({ leaderId: asEvent(event, 'rpc.appendEntries', 'rpc.installSnapshot').from })),
+    recordLeader: assign(({ event }) => ({ leaderId: asEvent(event, 'rpc.appendEntries', 'rpc.installSnapshot').from, leaderContactRecent: true })),
+    forgetLeaderContact: assign({ leaderContactRecent: false }),
     recordVote: assign(({ event }) => ({ votedFor: asEvent(event, 'rpc.requestVote').from })),
     reply: enqueueActions(({ context, event, enqueue }, params: { answer: ReplyAnswer }) => speak(context, enqueue, replyTo(context, event, params.answer))),
     requestSnapshot: enqueueActions(({ context, enqueue }) => {
@@ -565,7 +685,35 @@ export const raftServerMachine = setup({
       leaderId: null,
       votesGranted: [],
       votesAnswered: [],
+      leaderContactRecent: false,
+      campaignTransfer: context.timeoutNowReceived,
+      timeoutNowReceived: false,
     })),
+    startPreVote: assign(({ context }) => ({ leaderId: null, votesGranted: [context.id], votesAnswered: [], leaderContactRecent: false })),
+    requestPreVotes: enqueueActions(({ context, enqueue }) => {
+      for (const peer of context.peers) {
+        if (context.votesAnswered.includes(peer)) continue;
+        const request: PreVote = {
+          type: 'rpc.preVote',
+          from: context.id,
+          to: peer,
+          term: context.currentTerm + 1,
+          lastLogIndex: context.log.lastIndex,
+          lastLogTerm: context.log.lastTerm,
+        };
+        enqueue.emit({ type: 'net.send', message: request });
+      }
+    }),
+    countPreVote: assign(({ context, event }) => {
+      const voter = asEvent(event, 'rpc.preVote.reply').from;
+      if (context.votesGranted.includes(voter)) return {};
+      return { votesGranted: [...context.votesGranted, voter], votesAnswered: [...context.votesAnswered, voter] };
+    }),
+    recordPreVoteDenied: assign(({ context, event }) => {
+      const voter = asEvent(event, 'rpc.preVote.reply').from;
+      return context.votesAnswered.includes(voter) ? {} : { votesAnswered: [...context.votesAnswered, voter] };
+    }),
+    recordTimeoutNow: assign({ timeoutNowReceived: true }),
     countOwnVote: assign(({ context }) => (context.votesGranted.includes(context.id) ? {} : { votesGranted: [...context.votesGranted, context.id] })),
     countVote: assign(({ context, event }) => {
       const voter = asEvent(event, 'rpc.requestVote.reply').from;
@@ -586,6 +734,7 @@ export const raftServerMachine = setup({
           term: context.currentTerm,
           lastLogIndex: context.log.lastIndex,
           lastLogTerm: context.log.lastTerm,
+          transfer: context.campaignTransfer,
         };
         enqueue.emit({ type: 'net.send', message: request });
       }
@@ -593,8 +742,71 @@ export const raftServerMachine = setup({
     becomeLeader: assign(({ context }) => {
       const progress: Record<NodeId, Progress> = {};
       for (const peer of context.peers) progress[peer] = initialProgress(context.log.lastIndex);
-      return { leaderId: context.id, progress, heartbeatsSinceQuorumCheck: 0 };
+      return { leaderId: context.id, progress, heartbeatsSinceQuorumCheck: 0, leaderContactRecent: true, round: 0, pendingReads: [], transfer: null };
     }),
+    acceptRead: assign(({ context, event }) => {
+      const { requestId } = asEvent(event, 'client.read');
+      // Everything committed when the read arrived: the commit index, and at least this term's
+      // no-op, whose commit shows every earlier leader's committed entries are here (§6.4, step 1).
+      const index = Math.max(context.commitIndex, context.termStartIndex);
+      // A lease needs no round; otherwise the read waits for a round begun after it arrived.
+      const round = isLeaseValid(context) ? 0 : context.round + 1;
+      return { pendingReads: [...context.pendingReads, { requestId, index, round }] };
+    }),
+    serveReads: enqueueActions(({ context, enqueue }) => {
+      const acked = quorumAckedRound(context);
+      const waiting: PendingRead[] = [];
+      for (const read of context.pendingReads) {
+        if (read.round <= acked && read.index <= context.lastApplied) {
+          enqueue.emit({ type: 'client.readReady', requestId: read.requestId, ok: true, index: read.index, term: context.currentTerm, leaderId: context.id });
+        } else {
+          waiting.push(read);
+        }
+      }
+      enqueue.assign({ pendingReads: waiting });
+      // Reads that arrived while a round was out share the next one, begun as soon as that one is answered.
+      if (acked >= context.round && waiting.some((read) => read.round > context.round)) startRound(context, enqueue);
+    }),
+    refuseRead: emit(({ context, event }): RaftServerEmitted => ({
+      type: 'client.readReady',
+      requestId: asEvent(event, 'client.read').requestId,
+      ok: false,
+      index: 0,
+      term: context.currentTerm,
+      leaderId: context.leaderId,
+    })),
+    refusePendingReads: enqueueActions(({ context, enqueue }) => {
+      if (context.pendingReads.length === 0) return;
+      for (const read of context.pendingReads) {
+        // Leaving leadership (before the cause is taken in): the new leader is not known yet.
+        enqueue.emit({ type: 'client.readReady', requestId: read.requestId, ok: false, index: 0, term: context.currentTerm, leaderId: null });
+      }
+      enqueue.assign({ pendingReads: [] });
+    }),
+    startTransfer: enqueueActions(({ context, event, enqueue }) => {
+      const { requestId, to } = asEvent(event, 'client.transfer');
+      const transfer: LeaderTransfer = { to, requestId, timeoutNowSent: false };
+      enqueue.assign({ transfer });
+      if (isCaughtUp(context, to)) {
+        handOver(context, enqueue, transfer);
+        return;
+      }
+      const message = messageTo(context, to, false);
+      if (message !== null) enqueue.emit({ type: 'net.send', message });
+    }),
+    answerTransfer: emit(({ context, event }, params: { outcome: TransferAnswer['outcome'] }): RaftServerEmitted => ({
+      type: 'client.transferred',
+      requestId: asEvent(event, 'client.transfer').requestId,
+      outcome: params.outcome,
+      leaderId: context.leaderId,
+    })),
+    abortTransfer: enqueueActions(({ context, enqueue }) => {
+      const transfer = context.transfer;
+      if (transfer === null) return;
+      enqueue.emit({ type: 'client.transferred', requestId: transfer.requestId, outcome: 'timedOut', leaderId: context.id });
+      enqueue.assign({ transfer: null });
+    }),
+    forgetTransfer: assign({ transfer: null }),
     countHeartbeat: enqueueActions(({ context, enqueue }) => {
       if (!isQuorumCheckDue(context)) {
         enqueue.assign({ heartbeatsSinceQuorumCheck: context.heartbeatsSinceQuorumCheck + 1 });
@@ -617,7 +829,7 @@ export const raftServerMachine = setup({
       context.log.append([entry]);
       const seq = context.logSeq + 1;
       enqueue.sendTo('durableLog', durableLogRequest({ type: 'log.append', seq, entries: [entry] }));
-      enqueue.assign({ logSeq: seq });
+      enqueue.assign({ logSeq: seq, termStartIndex: entry.index });
     }),
     appendProposals: enqueueActions(({ context, event, enqueue }) => {
       const { requestId, commands } = asEvent(event, 'client.propose');
@@ -643,7 +855,8 @@ export const raftServerMachine = setup({
       type: 'client.proposed',
       requestId: asEvent(event, 'client.propose').requestId,
       isLeader: false,
-      leaderId: context.leaderId,
+      // A leader handing over points at the server about to lead.
+      leaderId: context.transfer?.to ?? context.leaderId,
       term: context.currentTerm,
       index: 0,
       count: 0,
@@ -654,18 +867,19 @@ export const raftServerMachine = setup({
         if (message !== null) enqueue.emit({ type: 'net.send', message });
       }
     }),
-    sendHeartbeats: enqueueActions(({ context, enqueue }) => {
-      for (const peer of context.peers) {
-        const message = messageTo(context, peer, true);
-        if (message !== null) enqueue.emit({ type: 'net.send', message });
-      }
-    }),
+    sendHeartbeats: enqueueActions(({ context, enqueue }) => startRound(context, enqueue)),
     recordAppendSuccess: enqueueActions(({ context, event, enqueue }) => {
       const reply = asEvent(event, 'rpc.appendEntries.reply');
       const progress = context.progress[reply.from];
       if (progress === undefined) return;
       progress.recentActive = true;
+      if (reply.round > progress.ackedRound) progress.ackedRound = reply.round;
       onAppendSuccess(progress, Math.min(reply.matchIndex, context.log.lastIndex));
+      const transfer = context.transfer;
+      if (transfer !== null && transfer.to === reply.from && !transfer.timeoutNowSent && isCaughtUp(context, reply.from)) {
+        handOver(context, enqueue, transfer);
+        return;
+      }
       const message = messageTo(context, reply.from, false);
       if (message !== null) enqueue.emit({ type: 'net.send', message });
     }),
@@ -674,6 +888,7 @@ export const raftServerMachine = setup({
       const progress = context.progress[reply.from];
       if (progress === undefined) return;
       progress.recentActive = true;
+      if (reply.round > progress.ackedRound) progress.ackedRound = reply.round;
       if (!onAppendRejected(progress, context.log, reply.prevLogIndex, reply.conflictTerm, reply.conflictIndex)) return;
       const message = messageTo(context, reply.from, false);
       if (message !== null) enqueue.emit({ type: 'net.send', message });
@@ -711,6 +926,13 @@ export const raftServerMachine = setup({
       votesAnswered: [],
       progress: {},
       heartbeatsSinceQuorumCheck: 0,
+      leaderContactRecent: config.readMode === 'lease',
+      round: 0,
+      termStartIndex: 0,
+      pendingReads: [],
+      transfer: null,
+      timeoutNowReceived: false,
+      campaignTransfer: false,
       failure: null,
       durableLogOptions: input.durableLog ?? {},
       stateMachineSnapshots: input.stateMachineSnapshots ?? false,
@@ -740,7 +962,29 @@ export const raftServerMachine = setup({
       'snapshotEvery entries applied since the last snapshot: ask the state machine for one at lastApplied (§7). (A run of applies that passes the due index asks right there.)',
   },
   on: {
-    'rpc.requestVote': { guard: 'hasHigherTerm', target: '.follower', actions: ['adoptTerm', 'persistHardState', 'reraise'] },
+    'rpc.requestVote': [
+      {
+        guard: 'isVoteIgnoredInLease',
+        description:
+          'CheckQuorum: a leader was heard within a minimum election timeout, so this election can only unseat a live leader; ignore it, term and all (§4.2.3). A transfer election is answered.',
+      },
+      { guard: 'hasHigherTerm', target: '.follower', actions: ['adoptTerm', 'persistHardState', 'reraise'] },
+    ],
+    'rpc.preVote': [
+      {
+        guard: 'canGrantPreVote',
+        actions: { type: 'reply', params: { answer: 'preVoteGranted' } },
+        description: 'PreVote (§9.6): a later term, an up-to-date log, and no leader heard within a minimum election timeout. Nothing changes here: not the term, not the vote.',
+      },
+      { actions: { type: 'reply', params: { answer: 'preVoteDenied' } }, description: 'Denied, with this server\'s term; nothing changes here.' },
+    ],
+    'rpc.preVote.reply': {
+      guard: and(['hasHigherTerm', not('isPreVoteReplyGranted')]),
+      target: '.follower',
+      actions: ['adoptTerm', 'persistHardState'],
+      description: 'Denied by a server of a later term: take it (§5.1).',
+    },
+    'rpc.timeoutNow': { guard: 'hasHigherTerm', target: '.follower', actions: ['adoptTerm', 'persistHardState', 'reraise'] },
     'rpc.requestVote.reply': { guard: 'hasHigherTerm', target: '.follower', actions: ['adoptTerm', 'persistHardState', 'reraise'] },
     'rpc.appendEntries': { guard: 'hasHigherTerm', target: '.follower', actions: ['adoptTerm', 'persistHardState', 'reraise'] },
     'rpc.appendEntries.reply': { guard: 'hasHigherTerm', target: '.follower', actions: ['adoptTerm', 'persistHardState', 'reraise'] },
@@ -773,7 +1017,14 @@ export const raftServerMachine = setup({
       description: 'Passive: answers RPCs (§5.1). Starts an election when no valid leader is heard for a random timeout (§5.2).',
       entry: 'drawElectionTimeout',
       after: {
-        electionTimeout: { target: 'candidate', description: 'No leader heard: start an election (§5.2).' },
+        leaderContactWindow: {
+          actions: 'forgetLeaderContact',
+          description: 'A minimum election timeout without a leader: pre-votes may be granted, and elections are no longer ignored (§9.6, §4.2.3).',
+        },
+        electionTimeout: [
+          { guard: 'usesPreVote', target: 'preCandidate', description: 'No leader heard: ask whether an election could be won, first (§9.6).' },
+          { target: 'candidate', description: 'No leader heard: start an election (§5.2).' },
+        ],
       },
       initial: 'listening',
       states: {
@@ -861,7 +1112,55 @@ export const raftServerMachine = setup({
             description: 'A chunk out of order (lost, late or duplicated): say which offset comes next.',
           },
         ],
+        'rpc.timeoutNow': {
+          guard: 'isCurrentTerm',
+          target: 'candidate',
+          actions: 'recordTimeoutNow',
+          description: 'The leader hands over (§3.10): stand now, without waiting for a timeout or asking for pre-votes.',
+        },
         'client.propose': { actions: 'rejectProposal', description: 'Not the leader: answer with the leader we know.' },
+        'client.read': { actions: 'refuseRead', description: 'Not the leader: answer with the leader we know.' },
+        'client.transfer': { actions: { type: 'answerTransfer', params: { outcome: 'notLeader' } } },
+      },
+    },
+    preCandidate: {
+      description:
+        'PreVote (§9.6): asks every peer whether it would vote in term + 1, changing nothing durable, and stands only when a majority would. A server cut off from the majority so keeps its term and cannot unseat a healthy leader when it returns.',
+      entry: ['drawElectionTimeout', 'startPreVote', 'requestPreVotes'],
+      always: { guard: 'hasVoteQuorum', target: 'candidate', description: 'A majority would vote: stand (§9.6).' },
+      after: {
+        electionTimeout: { target: 'preCandidate', reenter: true, description: 'No majority in time: ask again, with a new random timeout.' },
+      },
+      initial: 'awaitingPreVotes',
+      states: {
+        awaitingPreVotes: {
+          description: 'Waiting for answers; every heartbeat interval, asks again each peer that has not answered.',
+          after: {
+            heartbeatInterval: { target: 'awaitingPreVotes', reenter: true, actions: 'requestPreVotes', description: 'Ask again every peer that has not answered (§5.5).' },
+          },
+        },
+      },
+      on: {
+        'rpc.preVote.reply': [
+          { guard: 'isPreVoteForThisRound', actions: 'countPreVote' },
+          { guard: and([not('isPreVoteReplyGranted'), not('hasHigherTerm')]), actions: 'recordPreVoteDenied' },
+        ],
+        'rpc.requestVote': [
+          { guard: 'isStaleTerm', actions: { type: 'reply', params: { answer: 'denied' } } },
+          { guard: 'isCurrentTerm', target: 'follower', actions: 'reraise', description: 'It has not voted this term: the follower answers.' },
+        ],
+        'rpc.appendEntries': [
+          { guard: 'isStaleTerm', actions: { type: 'reply', params: { answer: 'rejected' } } },
+          { guard: 'isCurrentTerm', target: 'follower', actions: 'reraise', description: 'A leader of this term is alive: follow it.' },
+        ],
+        'rpc.installSnapshot': [
+          { guard: 'isStaleTerm', actions: { type: 'reply', params: { answer: 'snapshotProgress' } } },
+          { guard: 'isCurrentTerm', target: 'follower', actions: 'reraise', description: 'A leader of this term is alive: follow it.' },
+        ],
+        'rpc.timeoutNow': { guard: 'isCurrentTerm', target: 'candidate', actions: 'recordTimeoutNow', description: 'The leader hands over (§3.10): stand now.' },
+        'client.propose': { actions: 'rejectProposal' },
+        'client.read': { actions: 'refuseRead' },
+        'client.transfer': { actions: { type: 'answerTransfer', params: { outcome: 'notLeader' } } },
       },
     },
     candidate: {
@@ -925,36 +1224,53 @@ export const raftServerMachine = setup({
           { guard: 'isCurrentTerm', target: 'follower', actions: 'reraise', description: 'A leader of this term exists: step down (§5.2).' },
         ],
         'client.propose': { actions: 'rejectProposal' },
+        'client.read': { actions: 'refuseRead' },
+        'client.transfer': { actions: { type: 'answerTransfer', params: { outcome: 'notLeader' } } },
       },
     },
     leader: {
       description: 'Replicates its log (§5.3); commits by counting replicas only in its own term (§5.4.2); sends its snapshot to followers it has compacted past (§7).',
       entry: ['becomeLeader', 'appendNoop', 'sendHeartbeats'],
-      always: {
-        guard: 'canCommitQuorumIndex',
-        actions: ['commitQuorumIndex', 'applyCommitted'],
-        description: 'A current-term entry held durably by a majority commits, and every entry before it (§5.4.2).',
-      },
+      exit: ['refusePendingReads', 'forgetTransfer'],
+      always: [
+        {
+          guard: 'canCommitQuorumIndex',
+          actions: ['commitQuorumIndex', 'applyCommitted'],
+          description: 'A current-term entry held durably by a majority commits, and every entry before it (§5.4.2).',
+        },
+        {
+          guard: 'hasReadWork',
+          actions: 'serveReads',
+          description:
+            'Reads whose round a majority answered (or that hold a lease) and whose index is applied are answered; reads that came while a round was out get the next one (§6.4).',
+        },
+      ],
       type: 'parallel',
       states: {
         replicating: {
           description: 'The heartbeat timer: every heartbeat interval, AppendEntries (or the snapshot chunk in flight) to every follower (§5.2).',
-          after: {
-            heartbeatInterval: [
-              {
-                guard: 'hasLostQuorum',
-                target: '#raftServer.follower',
-                actions: 'forgetLeader',
-                description:
-                  'CheckQuorum: no majority answered over a minimum election timeout, so this leader may be cut off; step down rather than take proposals it cannot commit.',
+          initial: 'beating',
+          states: {
+            beating: {
+              description: 'Re-entered at each heartbeat; its own state, so that a heartbeat restarts no timer of the sibling regions (a transfer\'s timeout).',
+              after: {
+                heartbeatInterval: [
+                  {
+                    guard: 'hasLostQuorum',
+                    target: '#raftServer.follower',
+                    actions: 'forgetLeader',
+                    description:
+                      'CheckQuorum: no majority answered over a minimum election timeout, so this leader may be cut off; step down rather than take proposals it cannot commit.',
+                  },
+                  {
+                    target: 'beating',
+                    reenter: true,
+                    actions: ['sendHeartbeats', 'countHeartbeat'],
+                    description: 'Heartbeat: hold off elections and retry followers that have not answered (§5.2, §5.5).',
+                  },
+                ],
               },
-              {
-                target: 'replicating',
-                reenter: true,
-                actions: ['sendHeartbeats', 'countHeartbeat'],
-                description: 'Heartbeat: hold off elections and retry followers that have not answered (§5.2, §5.5).',
-              },
-            ],
+            },
           },
         },
         snapshots: {
@@ -971,9 +1287,37 @@ export const raftServerMachine = setup({
             },
           },
         },
+        transfer: {
+          description: 'Whether leadership is being handed to another server (§3.10).',
+          initial: 'idle',
+          states: {
+            idle: {
+              description: 'Taking proposals.',
+              always: { guard: 'isTransferring', target: 'transferring' },
+            },
+            transferring: {
+              description:
+                'Proposals are refused while the target catches up; once it holds the whole log it gets TimeoutNow. Its election ends this leadership; without it in an election timeout, the leader resumes.',
+              always: { guard: not('isTransferring'), target: 'idle' },
+              after: {
+                transferTimeout: { actions: 'abortTransfer', description: 'The target did not take over: answer timedOut and take proposals again.' },
+              },
+            },
+          },
+        },
       },
       on: {
-        'client.propose': { actions: ['appendProposals', 'replicateToAll'], description: 'Append the whole batch once, then one AppendEntries per follower.' },
+        'client.propose': [
+          { guard: 'isTransferring', actions: 'rejectProposal', description: 'Handing over: refuse, naming the server about to lead.' },
+          { actions: ['appendProposals', 'replicateToAll'], description: 'Append the whole batch once, then one AppendEntries per follower.' },
+        ],
+        'client.read': { actions: 'acceptRead', description: 'ReadIndex (§6.4): the read waits for a round begun after it, or holds a lease, and for its index to be applied.' },
+        'client.transfer': [
+          { guard: 'isTransferToSelf', actions: { type: 'answerTransfer', params: { outcome: 'alreadyLeader' } } },
+          { guard: 'isTransferTargetUnknown', actions: { type: 'answerTransfer', params: { outcome: 'unknownServer' } } },
+          { guard: 'isTransferring', actions: { type: 'answerTransfer', params: { outcome: 'busy' } } },
+          { actions: 'startTransfer', description: 'Stop taking proposals; bring the target up to date; TimeoutNow once it is (§3.10).' },
+        ],
         'rpc.appendEntries.reply': [
           { guard: and(['isCurrentTerm', 'isAppendSuccess']), actions: 'recordAppendSuccess' },
           { guard: 'isCurrentTerm', actions: 'recordAppendRejection', description: 'Back up nextIndex by the hint and probe (§5.3).' },
@@ -1010,7 +1354,12 @@ export const raftServerMachine = setup({
         'rpc.appendEntries.reply': {},
         'rpc.installSnapshot': {},
         'rpc.installSnapshot.reply': {},
+        'rpc.preVote': {},
+        'rpc.preVote.reply': {},
+        'rpc.timeoutNow': {},
         'client.propose': { actions: 'rejectProposal' },
+        'client.read': { actions: 'refuseRead' },
+        'client.transfer': { actions: { type: 'answerTransfer', params: { outcome: 'notLeader' } } },
         'client.snapshot': { actions: 'refuseSnapshotRequest' },
       },
     },
@@ -1038,6 +1387,60 @@ type Enqueue = { emit: (event: RaftServerEmitted) => void; assign: (values: Part
 export function speak(context: RaftServerContext, enqueue: Pick<Enqueue, 'emit'>, reply: RaftMessage): void {
   if (isSpeechDurable(context)) enqueue.emit({ type: 'net.send', message: reply });
   else holdUntilSynced(context, reply);
+}
+
+/**
+ * The highest heartbeat round a majority answered, this leader counting itself at the round under
+ * way: every server counted took this one as its leader after that round began (§6.4). 0: none.
+ */
+export function quorumAckedRound(context: RaftServerContext): number {
+  const rounds = [context.round];
+  for (const peer of context.peers) rounds.push(context.progress[peer]?.ackedRound ?? 0);
+  return quorumMatchIndex(rounds);
+}
+
+/**
+ * True while this leader holds a lease (readMode 'lease', §6.4.1): a majority answered a round begun
+ * at most leaseTicks heartbeats ago, so for the rest of a minimum election timeout, less the clock
+ * drift, those followers ignore elections (CheckQuorum) and no other leader can be chosen. Never
+ * while handing over: a transfer election is not ignored.
+ */
+export function isLeaseValid(context: RaftServerContext): boolean {
+  if (context.config.readMode !== 'lease' || context.transfer !== null) return false;
+  const acked = quorumAckedRound(context);
+  return acked > 0 && context.round - acked <= leaseTicks(context.config);
+}
+
+/** True when some pending read can be answered, or needs a round and none is out. */
+function hasReadWork(context: RaftServerContext): boolean {
+  const acked = quorumAckedRound(context);
+  for (const read of context.pendingReads) {
+    if (read.round <= acked && read.index <= context.lastApplied) return true;
+    if (read.round > context.round && acked >= context.round) return true;
+  }
+  return false;
+}
+
+/** Begins the next heartbeat round: an AppendEntries (or the snapshot chunk in flight) to every follower, carrying it. */
+function startRound(context: RaftServerContext, enqueue: Pick<Enqueue, 'emit' | 'assign'>): void {
+  const round = context.round + 1;
+  enqueue.assign({ round });
+  for (const peer of context.peers) {
+    const message = messageTo(context, peer, true, round);
+    if (message !== null) enqueue.emit({ type: 'net.send', message });
+  }
+}
+
+/** True when `peer` holds every entry of this leader's log (a transfer target may take over, §3.10). */
+function isCaughtUp(context: RaftServerContext, peer: NodeId): boolean {
+  return (context.progress[peer]?.matchIndex ?? 0) === context.log.lastIndex;
+}
+
+/** Sends the transfer's target TimeoutNow: it starts an election at once, and wins with the most up-to-date log (§3.10). */
+function handOver(context: RaftServerContext, enqueue: Pick<Enqueue, 'emit' | 'assign'>, transfer: LeaderTransfer): void {
+  enqueue.emit({ type: 'net.send', message: { type: 'rpc.timeoutNow', from: context.id, to: transfer.to, term: context.currentTerm } });
+  enqueue.assign({ transfer: { ...transfer, timeoutNowSent: true } });
+  enqueue.emit({ type: 'client.transferred', requestId: transfer.requestId, outcome: 'handedOver', leaderId: context.id });
 }
 
 /** A snapshot is asked of the host, or on its way to disk: one at a time. */

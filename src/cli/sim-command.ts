@@ -78,6 +78,7 @@ async function runSweep(
     io.out(`  seed ${violation.seed}: ${violation.invariant}: ${violation.detail.split('\n')[0]}`);
     io.out(`    replay: ${violation.replay}`);
   }
+  io.out(`client operations checked for linearizability ${summary.kvOperations}${summary.linearizabilityUnchecked > 0 ? `  (${summary.linearizabilityUnchecked} runs past the checker's budget, unchecked)` : ''}`);
   return summary.violations.length === 0 ? 0 : 1;
 }
 
@@ -88,6 +89,7 @@ function printReport(report: SimReport, io: CliIo): void {
       `${report.acknowledged} acknowledged, ${report.messages} messages (${report.messagesLost} lost), ${report.crashes} crashes, ` +
       `${report.snapshotsTaken} snapshots taken, ${report.snapshotsRestored} restored`,
   );
+  io.out(`${report.kvOperations} client operations, linearizable: ${report.linearizability ?? 'not checked (stopped at a violation)'}`);
   const violation = report.violation;
   if (violation === null) {
     io.out('no invariant broken');

@@ -7,6 +7,7 @@ const codes: Record<ErrorCode, true> = {
   CommandTooLarge: true,
   UnknownNode: true,
   NotLeader: true,
+  TransferInProgress: true,
   Timeout: true,
   Stopped: true,
   LogCorrupt: true,

@@ -15,7 +15,7 @@ import { unpackEntries } from '../protocol/packing.ts';
 import type { ServerInspectionEvent } from '../host/inspection-events.ts';
 import { logTailEntriesMax } from '../host/worker-inspection.ts';
 export type { ServerInspectionEvent } from '../host/inspection-events.ts';
-import { ServerWorker } from './server-worker.ts';
+import { ServerWorker, type DecidedOutcome } from './server-worker.ts';
 
 export type { BusTap, BusTapEvent } from '../bus/network-protocol.ts';
 export type { NetworkStats } from '../bus/network-counters.ts';
@@ -38,6 +38,22 @@ export interface ClusterOptions {
    * etcd runs etcd-io/raft and as hashicorp/raft always does). Default true.
    */
   readonly checkQuorum?: boolean;
+  /**
+   * PreVote (dissertation §9.6): a server whose election timer fires first asks whether a majority
+   * would vote for it, changing nothing, and stands only if so; a server cut off from the majority
+   * so cannot raise its term and unseat a healthy leader when it returns. Default true.
+   */
+  readonly preVote?: boolean;
+  /**
+   * How read() confirms leadership (dissertation §6.4). 'readIndex' (default): one heartbeat round
+   * answered by a majority per batch of reads; correct whatever the clocks do. 'lease': a leader
+   * that a majority answered within a minimum election timeout less `clockDriftBound` answers at
+   * once; needs checkQuorum, and assumes no server's clock runs faster than another's by more than
+   * that fraction and no server pauses longer (a GC, a stopped VM) while it holds the lease.
+   */
+  readonly readMode?: 'readIndex' | 'lease';
+  /** For readMode 'lease': the fraction of a minimum election timeout given up to clock drift. Default 0.1. */
+  readonly clockDriftBound?: number;
   /**
    * Each server snapshots its state machine once this many entries were applied since its last
    * snapshot, and compacts its log behind it (paper §7). 0: only on snapshot(id). Default 10,000.
@@ -184,6 +200,7 @@ interface ResolvedOptions {
 /** A proposeAndWait waiting for its server's worker to decide the command (or for its deadline). */
 interface Waiter {
   readonly id: NodeId;
+  readonly what: 'command' | 'read';
   /** performance.now() past which it rejects with Timeout. */
   readonly deadline: number;
   readonly timeoutMs: number;
@@ -330,25 +347,99 @@ export class LocalCluster {
    * leadership moved unnoticed). Either way: retry on the current leader.
    */
   proposeAndWait(id: NodeId, command: Uint8Array, options: { timeoutMs?: number } = {}): Promise<CommittedResult> {
+    return this.#wait(id, 'command', command, options.timeoutMs, (server, owned, onDecided) => server.submitAndWait(owned, onDecided));
+  }
+
+  /**
+   * Runs the read-only `query` on `id`'s state machine without a log entry (ReadIndex, dissertation
+   * §6.4): `id` must lead; it records its commit index, confirms it still leads with one heartbeat
+   * round answered by a majority (shared by the reads that wait together; with `readMode: 'lease'`,
+   * none while its lease holds), waits until it has applied that index, and then asks the state
+   * machine's query(). The default key-value store answers `{"op":"get","key":K}`. The result is
+   * linearizable: it reflects every command committed before read() was called. Rejects NotLeader
+   * (details.leaderId: the leader `id` knows, or null) on a server that does not lead or stopped
+   * leading meanwhile, or crashed; Timeout after `timeoutMs` (no majority reachable). Retry on the leader.
+   */
+  read(id: NodeId, query: Uint8Array, options: { timeoutMs?: number } = {}): Promise<CommittedResult> {
+    return this.#wait(id, 'read', query, options.timeoutMs, (server, owned, onDecided) => server.read(owned, onDecided));
+  }
+
+  /** One proposeAndWait or read: checked, sent, and settled by the worker's answer or by the deadline sweep, whichever comes first. */
+  #wait(
+    id: NodeId,
+    what: 'command' | 'read',
+    bytes: Uint8Array,
+    timeoutMs: number | undefined,
+    send: (server: ServerWorker, owned: Uint8Array, onDecided: (outcome: DecidedOutcome) => void) => void,
+  ): Promise<CommittedResult> {
     return new Promise<CommittedResult>((resolve, reject) => {
       this.#checkRunning();
       this.#known(id);
-      const owned = checkCommand(command);
-      const timeoutMs = options.timeoutMs ?? proposeAndWaitMsDefault;
+      const owned = checkCommand(bytes, what === 'read' ? 'query' : 'command');
+      const waitMs = timeoutMs ?? proposeAndWaitMsDefault;
+      if (!Number.isFinite(waitMs) || waitMs <= 0) {
+        throw new RaftchartError('InvalidOptions', `timeoutMs must be a positive number of milliseconds, got ${describe(timeoutMs)}.`);
+      }
+      const verb = what === 'read' ? 'read' : 'propose';
       const server = this.#servers.get(id);
-      if (server === undefined) return reject(new RaftchartError('NotLeader', `${id} is not running: propose on the leader (see status()).`, { id }));
-      const waiter: Waiter = { id, deadline: performance.now() + timeoutMs, timeoutMs, resolve, reject };
+      if (server === undefined) return reject(new RaftchartError('NotLeader', `${id} is not running: ${verb} on the leader (see status()).`, { id, leaderId: null }));
+      const waiter: Waiter = { id, what, deadline: performance.now() + waitMs, timeoutMs: waitMs, resolve, reject };
       this.#waiters.add(waiter);
       this.#waiterSweep ??= setInterval(() => this.#sweepWaiters(), waiterSweepMs);
-      server.submitAndWait(owned, (outcome) => {
+      send(server, owned, (outcome) => {
         // Settled already: it timed out, or the cluster stopped.
         if (!this.#waiters.delete(waiter)) return;
         this.#stopSweepWhenIdle();
         if (outcome.ok) resolve({ index: outcome.index, term: outcome.term, result: outcome.result });
-        else if (outcome.code === 'Stopped') reject(new RaftchartError('NotLeader', `${outcome.message}: retry on the leader.`, { id }));
-        else reject(new RaftchartError('NotLeader', `${outcome.message}: propose on the leader (see status()).`, { id }));
+        else if (outcome.code === 'Stopped') reject(new RaftchartError('NotLeader', `${outcome.message}: retry on the leader.`, { id, leaderId: null }));
+        else reject(new RaftchartError('NotLeader', `${outcome.message}: ${verb} on the leader (see status()).`, { id, leaderId: outcome.leaderId ?? null }));
       });
     });
+  }
+
+  /**
+   * Hands leadership from `from`, the leader, to `to` (dissertation §3.10): `from` stops taking
+   * proposals (they reject NotLeader naming `to`), brings `to` up to date, and sends it TimeoutNow;
+   * `to` stands at once. Resolves with `to`'s status once it leads. Rejects UnknownNode (an id not
+   * in the cluster), Stopped (`from` or `to` is not running), NotLeader (`from` does not lead;
+   * details.leaderId), TransferInProgress (one is under way), or Timeout when `to` did not take over
+   * within an election timeout: `from` then takes proposals again.
+   */
+  async transferLeadership(from: NodeId, to: NodeId): Promise<NodeStatus> {
+    this.#checkRunning();
+    this.#known(to);
+    const leader = this.#runningServer(from);
+    const target = this.#servers.get(to);
+    if (target === undefined || !target.alive) throw new RaftchartError('Stopped', `${to} is not running: restart it first, or transfer to another server.`, { id: to });
+    const { electionTimeoutMsMax } = resolveRaftConfig(this.#options.config);
+    const answer = await leader.transfer(to);
+    switch (answer.outcome) {
+      case 'alreadyLeader':
+        return this.status(to);
+      case 'notLeader':
+        throw new RaftchartError('NotLeader', `${from} is not the leader (${answer.leaderId === null ? 'no leader is known yet' : `the leader is ${answer.leaderId}`}): transfer from the leader.`, {
+          id: from,
+          leaderId: answer.leaderId,
+        });
+      case 'unknownServer':
+        throw new RaftchartError('UnknownNode', `${from} does not know ${to} as a server: transfer to one of ${this.nodeIds.join(', ')}.`, { id: to });
+      case 'busy':
+        throw new RaftchartError('TransferInProgress', `${from} is already handing leadership over: wait for that transfer to end, then try again.`, { id: from });
+      case 'stopped':
+        throw new RaftchartError('Stopped', `${from} stopped during the transfer: find the leader with status() and try again.`, { id: from });
+      case 'timedOut':
+        throw transferTimedOut(from, to, electionTimeoutMsMax);
+      case 'handedOver':
+        break;
+    }
+    // TimeoutNow is on its way: `to` stands at once. Wait for it to lead, at most the election timeout after which `from` resumes.
+    const deadline = performance.now() + electionTimeoutMsMax + transferGraceMs;
+    for (;;) {
+      const status = await this.status(to);
+      if (status.alive && status.role === 'leader') return status;
+      if (performance.now() > deadline) throw transferTimedOut(from, to, electionTimeoutMsMax);
+      await new Promise((resolve) => setTimeout(resolve, transferPollMs));
+    }
   }
 
   /** Rejects with Timeout every waiter past its deadline; stops the timer once none wait. */
@@ -358,7 +449,7 @@ export class LocalCluster {
       if (waiter.deadline > now) continue;
       this.#waiters.delete(waiter);
       waiter.reject(
-        new RaftchartError('Timeout', `the command on ${waiter.id} was not applied within ${waiter.timeoutMs} ms: leadership may have moved or no majority is reachable; retry on the leader.`, {
+        new RaftchartError('Timeout', `the ${waiter.what} on ${waiter.id} was not ${waiter.what === 'read' ? 'answered' : 'applied'} within ${waiter.timeoutMs} ms: leadership may have moved or no majority is reachable; retry on the leader.`, {
           id: waiter.id,
         }),
       );
@@ -623,13 +714,25 @@ export class LocalCluster {
   }
 }
 
-/** The command to send: refused unless a Uint8Array of at most 1 MiB; a view into a bigger buffer is copied (cloning would copy the whole buffer). */
-function checkCommand(command: unknown): Uint8Array {
+/** How often transferLeadership looks whether the target leads yet, and how long past an election timeout it waits. */
+const transferPollMs = 10;
+const transferGraceMs = 200;
+
+function transferTimedOut(from: NodeId, to: NodeId, electionTimeoutMsMax: number): RaftchartError {
+  return new RaftchartError(
+    'Timeout',
+    `${to} did not take over from ${from} within an election timeout (${electionTimeoutMsMax} ms): ${from} takes proposals again unless it lost leadership meanwhile. Check that ${to} is reachable, then try again.`,
+    { id: to },
+  );
+}
+
+/** The command (or read query) to send: refused unless a Uint8Array of at most 1 MiB; a view into a bigger buffer is copied (cloning would copy the whole buffer). */
+function checkCommand(command: unknown, what: 'command' | 'query' = 'command'): Uint8Array {
   if (!(command instanceof Uint8Array)) {
-    throw new RaftchartError('InvalidCommand', `a command must be a Uint8Array, got ${describe(command)}: encode it first, e.g. new TextEncoder().encode(text).`);
+    throw new RaftchartError('InvalidCommand', `a ${what} must be a Uint8Array, got ${describe(command)}: encode it first, e.g. new TextEncoder().encode(text).`);
   }
   if (command.byteLength > commandBytesMax) {
-    throw new RaftchartError('CommandTooLarge', `a command may hold at most ${commandBytesMax} bytes (1 MiB), got ${command.byteLength}: split it or store the data elsewhere and propose a reference.`, {
+    throw new RaftchartError('CommandTooLarge', `a ${what} may hold at most ${commandBytesMax} bytes (1 MiB), got ${command.byteLength}: split it or store the data elsewhere and propose a reference.`, {
       bytes: command.byteLength,
     });
   }
@@ -666,6 +769,13 @@ function resolveOptions(options: ClusterOptions): ResolvedOptions {
   if (options.fsync !== undefined && typeof options.fsync !== 'boolean') throw invalid('fsync', 'must be true or false');
   if (options.checkQuorum !== undefined && typeof options.checkQuorum !== 'boolean') throw invalid('checkQuorum', 'must be true or false');
   if (options.diskFaults !== undefined && typeof options.diskFaults !== 'boolean') throw invalid('diskFaults', 'must be true or false');
+  if (options.preVote !== undefined && typeof options.preVote !== 'boolean') throw invalid('preVote', 'must be true or false');
+  if (options.readMode !== undefined && options.readMode !== 'readIndex' && options.readMode !== 'lease') {
+    throw invalid('readMode', `must be 'readIndex' or 'lease', got ${JSON.stringify(options.readMode)}`);
+  }
+  if (options.clockDriftBound !== undefined && !(typeof options.clockDriftBound === 'number' && options.clockDriftBound >= 0 && options.clockDriftBound < 1)) {
+    throw invalid('clockDriftBound', `must be a fraction in [0, 1), got ${String(options.clockDriftBound)}`);
+  }
   if (options.seed !== undefined && !Number.isSafeInteger(options.seed)) throw invalid('seed', `must be a whole number, got ${String(options.seed)}`);
   const stateMachine = options.stateMachine;
   if (stateMachine !== undefined && typeof stateMachine !== 'string' && !(stateMachine instanceof URL)) {
@@ -683,6 +793,9 @@ function resolveOptions(options: ClusterOptions): ResolvedOptions {
     electionTimeoutMsMax: timeouts[1],
     heartbeatIntervalMs,
     checkQuorum: options.checkQuorum ?? true,
+    preVote: options.preVote ?? true,
+    readMode: options.readMode ?? 'readIndex',
+    ...(options.clockDriftBound === undefined ? {} : { clockDriftBound: options.clockDriftBound }),
     ...(options.snapshotEvery === undefined ? {} : { snapshotEvery: options.snapshotEvery }),
     ...(options.snapshotKeepEntries === undefined ? {} : { snapshotKeepEntries: options.snapshotKeepEntries }),
   };

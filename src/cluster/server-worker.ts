@@ -13,6 +13,7 @@ import type {
   ClientReply,
   DiskFault,
   ProposeRequest,
+  ReadRequest,
   ReadyResult,
   RestoredSnapshot,
   SnapshotOutcome,
@@ -22,6 +23,7 @@ import type {
   WorkerSetup,
   WorkerStatus,
 } from '../host/worker-protocol.ts';
+import type { TransferOutcome } from '../host/server-host.ts';
 
 /** Proposals waiting in one turn before they travel as one message; past this the batch is sent at once. */
 export const proposalBatchMax = 8192;
@@ -50,7 +52,7 @@ export interface ProposeOutcome {
 /** What became of one command proposed with submitAndWait: applied on the leader with its result, or a coded rejection. */
 export type DecidedOutcome =
   | { readonly ok: true; readonly index: number; readonly term: number; readonly result: unknown }
-  | { readonly ok: false; readonly code: 'NotLeader' | 'Stopped'; readonly message: string };
+  | { readonly ok: false; readonly code: 'NotLeader' | 'Stopped'; readonly message: string; readonly leaderId?: NodeId | null };
 
 /** One proposed command and who hears its answer. */
 interface Proposal<A> {
@@ -83,8 +85,11 @@ export class ServerWorker {
   /** This turn's proposals: plain (answered once appended) and waiting (answered once applied), each sent as one message per turn. */
   readonly #appends = new TurnBatcher<Proposal<ProposeOutcome>>((batch) => this.#send(false, batch), { itemsMax: proposalBatchMax });
   readonly #waits = new TurnBatcher<Proposal<DecidedOutcome>>((batch) => this.#send(true, batch), { itemsMax: proposalBatchMax });
+  /** This turn's reads (read-only queries), sent as one message per turn: one `client.read` in the worker. */
+  readonly #reads = new TurnBatcher<Proposal<DecidedOutcome>>((batch) => this.#sendReads(batch), { itemsMax: proposalBatchMax });
   readonly #awaitingAppend = new Map<number, Proposal<ProposeOutcome>[]>();
   readonly #awaitingDecision = new Map<number, Proposal<DecidedOutcome>[]>();
+  readonly #awaitingRead = new Map<number, Proposal<DecidedOutcome>[]>();
   #lastTerm = 0;
 
   private constructor(options: ServerWorkerOptions) {
@@ -185,6 +190,21 @@ export class ServerWorker {
   }
 
   /**
+   * Queues the read-only `query` into this turn's batch of reads: `onDone` is called exactly once,
+   * with the state machine's answer once this server confirmed it leads (ReadIndex or a lease), or
+   * why not (NotLeader, Stopped); at once with Stopped when this incarnation is dead.
+   */
+  read(query: Uint8Array, onDone: (outcome: DecidedOutcome) => void): void {
+    if (!this.#alive) return onDone(this.#crashed('read'));
+    this.#reads.push({ command: query, answer: onDone });
+  }
+
+  /** Asks the server to hand leadership to `to` (WorkerControl.transfer). */
+  async transfer(to: NodeId): Promise<TransferOutcome> {
+    return this.#call(() => this.#remote.transfer(to));
+  }
+
+  /**
    * The chart's status, with its detail when `request` asks (for the inspector); null when this
    * incarnation is not running (LocalCluster then reports what it last knew).
    */
@@ -239,18 +259,29 @@ export class ServerWorker {
     this.#inspectPort?.close();
     const appends = [...this.#awaitingAppend.values(), this.#appends.clear()].flat();
     const waits = [...this.#awaitingDecision.values(), this.#waits.clear()].flat();
+    const reads = [...this.#awaitingRead.values(), this.#reads.clear()].flat();
     this.#awaitingAppend.clear();
     this.#awaitingDecision.clear();
+    this.#awaitingRead.clear();
     for (const proposal of appends) proposal.answer(this.#notLeader());
     for (const proposal of waits) proposal.answer(this.#crashed());
+    for (const read of reads) read.answer(this.#crashed('read'));
   }
 
   #notLeader(): ProposeOutcome {
     return { isLeader: false, index: 0, term: this.#lastTerm };
   }
 
-  #crashed(): DecidedOutcome {
-    return { ok: false, code: 'Stopped', message: `${this.id} crashed before applying the command` };
+  #crashed(what: 'command' | 'read' = 'command'): DecidedOutcome {
+    return { ok: false, code: 'Stopped', message: what === 'command' ? `${this.id} crashed before applying the command` : `${this.id} crashed before answering the read` };
+  }
+
+  #sendReads(batch: Proposal<DecidedOutcome>[]): void {
+    if (!this.#alive) return;
+    const requestId = this.#nextRequestId++;
+    this.#awaitingRead.set(requestId, batch);
+    const request: ReadRequest = { kind: 'read', requestId, queries: packCommands(batch.map((read) => read.command)) };
+    this.#clientPort.postMessage(request);
   }
 
   /** One turn's proposals of one kind as one message: one `client.propose` in the worker. */
@@ -281,6 +312,17 @@ export class ServerWorker {
           waiting.forEach((proposal, i) =>
             proposal.answer(reply.isLeader ? { isLeader: true, index: reply.index + i, term: reply.term } : { isLeader: false, index: 0, term: reply.term }),
           );
+          break;
+        }
+        case 'read': {
+          const waiting = this.#awaitingRead.get(reply.requestId);
+          if (waiting === undefined) break;
+          this.#awaitingRead.delete(reply.requestId);
+          this.#lastTerm = Math.max(this.#lastTerm, reply.term);
+          waiting.forEach((read, i) => {
+            if (reply.failure === null) read.answer({ ok: true, index: reply.index, term: reply.term, result: reply.results[i] });
+            else read.answer({ ok: false, code: reply.failure.code, message: reply.failure.message, leaderId: reply.failure.leaderId });
+          });
           break;
         }
         case 'decided': {

@@ -31,6 +31,20 @@ export interface RaftConfig {
   readonly snapshotKeepEntries: number;
   /** The most snapshot bytes one InstallSnapshot carries. */
   readonly snapshotChunkBytesMax: number;
+  /**
+   * PreVote (dissertation §9.6): a server whose election timer fires first asks whether it could
+   * win, changing nothing, and stands (raising its term) only if a majority says yes.
+   */
+  readonly preVote: boolean;
+  /**
+   * How a leader serves read-only queries (dissertation §6.4): 'readIndex' confirms it still leads
+   * with one round of heartbeats to a majority; 'lease' answers at once while a majority answered
+   * a heartbeat sent within the lease (a minimum election timeout less the clock-drift bound).
+   * Lease needs CheckQuorum.
+   */
+  readonly readMode: 'readIndex' | 'lease';
+  /** Lease reads assume the servers' clocks run at rates within this fraction of each other, in [0, 1). */
+  readonly clockDriftBound: number;
 }
 
 export const defaultRaftConfig: RaftConfig = {
@@ -44,9 +58,21 @@ export const defaultRaftConfig: RaftConfig = {
   snapshotEvery: 10_000,
   snapshotKeepEntries: 1_000,
   snapshotChunkBytesMax: 1 << 20,
+  preVote: true,
+  readMode: 'readIndex',
+  clockDriftBound: 0.1,
 };
 
-type NumericOption = Exclude<keyof RaftConfig, 'checkQuorum'>;
+type NumericOption = Exclude<keyof RaftConfig, 'checkQuorum' | 'preVote' | 'readMode' | 'clockDriftBound'>;
+
+/**
+ * Heartbeat intervals a lease lasts: an AppendEntries answered by a majority was sent at most this
+ * many heartbeats (plus the one under way) ago, well inside a minimum election timeout on any
+ * clock drifting by at most clockDriftBound, so no other leader can have been elected since.
+ */
+export function leaseTicks(config: RaftConfig): number {
+  return Math.floor((config.electionTimeoutMsMin * (1 - config.clockDriftBound)) / config.heartbeatIntervalMs) - 1;
+}
 
 /** Heartbeats a leader counts before it checks that a majority answered (CheckQuorum): a minimum election timeout's worth. */
 export function quorumCheckTicks(config: RaftConfig): number {
@@ -83,8 +109,14 @@ export function resolveRaftConfig(partial: Partial<RaftConfig> = {}): RaftConfig
       });
     }
   }
-  if (typeof config.checkQuorum !== 'boolean') {
-    throw new RaftchartError('InvalidOptions', `checkQuorum must be true or false, got ${String(config.checkQuorum)}.`, { option: 'checkQuorum' });
+  for (const key of ['checkQuorum', 'preVote'] as const) {
+    if (typeof config[key] !== 'boolean') throw new RaftchartError('InvalidOptions', `${key} must be true or false, got ${String(config[key])}.`, { option: key });
+  }
+  if (config.readMode !== 'readIndex' && config.readMode !== 'lease') {
+    throw new RaftchartError('InvalidOptions', `readMode must be 'readIndex' or 'lease', got ${String(config.readMode)}.`, { option: 'readMode' });
+  }
+  if (!(typeof config.clockDriftBound === 'number' && config.clockDriftBound >= 0 && config.clockDriftBound < 1)) {
+    throw new RaftchartError('InvalidOptions', `clockDriftBound must be a fraction in [0, 1), got ${String(config.clockDriftBound)}.`, { option: 'clockDriftBound' });
   }
   if (config.electionTimeoutMsMax < config.electionTimeoutMsMin) {
     throw new RaftchartError(
@@ -99,6 +131,20 @@ export function resolveRaftConfig(partial: Partial<RaftConfig> = {}): RaftConfig
       `heartbeatIntervalMs ${config.heartbeatIntervalMs} must be at most half the minimum election timeout ` +
         `(${config.electionTimeoutMsMin} ms): broadcastTime ≪ electionTimeout (§5.6). Lower the heartbeat or raise the timeout.`,
       { option: 'heartbeatIntervalMs' },
+    );
+  }
+  if (config.readMode === 'lease' && !config.checkQuorum) {
+    throw new RaftchartError(
+      'InvalidOptions',
+      "readMode 'lease' needs checkQuorum: without it a leader cut off from the majority never learns it lost the lease. Turn checkQuorum on, or read with 'readIndex'.",
+      { option: 'readMode' },
+    );
+  }
+  if (config.readMode === 'lease' && leaseTicks(config) < 1) {
+    throw new RaftchartError(
+      'InvalidOptions',
+      `readMode 'lease' needs a minimum election timeout of at least ${Math.ceil((2 * config.heartbeatIntervalMs) / (1 - config.clockDriftBound))} ms with a ${config.heartbeatIntervalMs} ms heartbeat: raise it, or read with 'readIndex'.`,
+      { option: 'readMode' },
     );
   }
   return config;

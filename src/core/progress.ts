@@ -20,6 +20,8 @@ export interface Progress {
   inflight: number[];
   /** The follower answered an AppendEntries of this term since the leader's last quorum check (CheckQuorum). */
   recentActive: boolean;
+  /** The highest heartbeat round the follower answered in this term (ReadIndex and leases, §6.4). */
+  ackedRound: number;
   /** Snapshot mode only: the transfer under way. */
   transfer: SnapshotTransfer | null;
 }
@@ -69,7 +71,7 @@ export interface AppendPlan {
 
 /** A leader's starting view of a follower (§5.3: nextIndex = leader's last index + 1). */
 export function initialProgress(leaderLastIndex: number): Progress {
-  return { nextIndex: leaderLastIndex + 1, matchIndex: 0, mode: 'probe', probeOutstanding: false, inflight: [], recentActive: false, transfer: null };
+  return { nextIndex: leaderLastIndex + 1, matchIndex: 0, mode: 'probe', probeOutstanding: false, inflight: [], recentActive: false, ackedRound: 0, transfer: null };
 }
 
 /** True when the follower needs an entry the leader's log no longer holds (prevLogIndex compacted): only the snapshot can help (§7). */

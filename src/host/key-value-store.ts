@@ -19,7 +19,8 @@ export type StateMachineFactory = (nodeId: NodeId) => StateMachine;
  * - `{"op":"get","key":K}` → `{ ok: true, value: V | null }`
  * - `{"op":"delete","key":K}` → `{ ok: true, previous: V | null }`
  * Anything else (not JSON, an unknown op) → `{ ok: false, error }`, and the store is unchanged.
- * No-op and config entries change nothing and give null. Its snapshot is the UTF-8 JSON of its
+ * No-op and config entries change nothing and give null. query() answers a get without a log
+ * entry (read()). Its snapshot is the UTF-8 JSON of its
  * [key, value] pairs, in insertion order.
  */
 export class KeyValueStore implements StateMachine {
@@ -53,6 +54,14 @@ export class KeyValueStore implements StateMachine {
       default:
         return { ok: true, value: previous };
     }
+  }
+
+  /** A read-only query: `{"op":"get","key":K}` → `{ ok: true, value: V | null }`; any other op is refused, and nothing changes. */
+  query(bytes: Uint8Array): unknown {
+    const command = parseCommand(bytes);
+    if (typeof command === 'string') return { ok: false, error: command };
+    if (command.op !== 'get') return { ok: false, error: `a read runs only get, not ${command.op}: propose it instead` };
+    return { ok: true, value: this.#values.get(command.key) ?? null };
   }
 
   get size(): number {

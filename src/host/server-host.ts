@@ -1,12 +1,12 @@
 import { createActor, type Actor, type ActorOptions, type AnyActorLogic } from 'xstate';
 import { durableLogMachine } from '../../machines/durable-log.machine.ts';
-import { raftServerMachine, type ProposalAnswer, type RaftServerInput } from '../../machines/raft-server.machine.ts';
+import { raftServerMachine, type ProposalAnswer, type RaftServerInput, type TransferAnswer } from '../../machines/raft-server.machine.ts';
 import { assert } from '../core/assert.ts';
 import type { StorageActors } from '../io/storage-actors.ts';
 import type { RaftMessage } from '../protocol/messages.ts';
 import type { Entry, NodeId, RecoveredState } from '../protocol/types.ts';
 import { asBatch, isRaftMessageFor } from '../protocol/validate.ts';
-import { canSnapshot, serveStateMachine, type StateMachine, type StateMachineHooks } from './state-machine-host.ts';
+import { canSnapshot, queryOne, serveStateMachine, type StateMachine, type StateMachineHooks } from './state-machine-host.ts';
 
 /**
  * The one server host (ARCHITECTURE.md, "one server host, three injected parts"): the raft-server
@@ -95,6 +95,25 @@ export interface HostCounters {
   proposeEvents: number;
 }
 
+/**
+ * What became of one batch of read-only queries (read()), told once: with `failure` null this
+ * server still led after the queries arrived (a majority answered a heartbeat round begun after
+ * them, or it held a lease) and its state machine had applied `index`, the commit index when they
+ * arrived; `results[i]` is queries[i]'s answer from state machine.query(). Otherwise none ran.
+ */
+export interface ReadOutcome {
+  readonly index: number;
+  readonly term: number;
+  readonly results: readonly unknown[];
+  readonly failure: ProposalFailure | null;
+}
+
+/** What a leader transfer came to here: the chart's first answer (TransferAnswer.outcome), and the leader it names. */
+export interface TransferOutcome {
+  readonly outcome: TransferAnswer['outcome'] | 'stopped';
+  readonly leaderId: NodeId | null;
+}
+
 /** The most proposal batches waiting for their answers at once; more is a caller that never lets go. */
 export const pendingProposalsMax = 65_536;
 
@@ -119,12 +138,16 @@ export class ServerHost {
   /** Appended batches waiting to be applied, in the order appended. */
   #waiting: Waiting[] = [];
   readonly #snapshotCalls = new Map<number, (answer: { ok: boolean; index: number; term: number; reason: string | null }) => void>();
+  readonly #readCalls = new Map<number, { readonly queries: readonly Uint8Array[]; readonly onDone: (outcome: ReadOutcome) => void }>();
+  readonly #transferCalls = new Map<number, (outcome: TransferOutcome) => void>();
+  readonly #stateMachine: StateMachine;
   #requestIdNext = 1;
   #stopped = false;
 
   constructor(options: ServerHostOptions) {
     this.id = options.input.id;
     this.snapshots = canSnapshot(options.stateMachine);
+    this.#stateMachine = options.stateMachine;
     const durableLog = durableLogMachine.provide({ actors: options.storage });
     const machine = (options.machine ?? raftServerMachine).provide({ actors: { durableLog } });
     this.actor = createActor(machine, {
@@ -151,6 +174,24 @@ export class ServerHost {
       this.#snapshotCalls.delete(answer.requestId);
       call?.(answer);
     });
+    this.actor.on('client.readReady', (answer) => {
+      const call = this.#readCalls.get(answer.requestId);
+      if (call === undefined) return;
+      this.#readCalls.delete(answer.requestId);
+      if (!answer.ok) {
+        const where = answer.leaderId === null ? 'no leader is known yet' : `the leader is ${answer.leaderId}`;
+        call.onDone({ index: 0, term: answer.term, results: [], failure: { code: 'NotLeader', message: `${this.id} is not the leader (${where})`, leaderId: answer.leaderId } });
+        return;
+      }
+      // The chart answers once lastApplied ≥ index: the state machine holds at least that much now.
+      const results = call.queries.map((query) => queryOne(this.#stateMachine, query));
+      call.onDone({ index: answer.index, term: answer.term, results, failure: null });
+    });
+    this.actor.on('client.transferred', (answer) => {
+      const call = this.#transferCalls.get(answer.requestId);
+      this.#transferCalls.delete(answer.requestId);
+      call?.({ outcome: answer.outcome, leaderId: answer.leaderId });
+    });
     // The one subscription, with an error listener: XState reports an error as unhandled when any observer lacks one.
     const onStep = hooks.onStep;
     this.actor.subscribe({ ...(onStep === undefined ? {} : { next: onStep }), error: (error) => hooks.onError?.(error) });
@@ -175,6 +216,10 @@ export class ServerHost {
     }
     for (const call of this.#snapshotCalls.values()) call({ ok: false, index: 0, term: 0, reason: 'stopped' });
     this.#snapshotCalls.clear();
+    for (const call of this.#readCalls.values()) call.onDone({ index: 0, term: 0, results: [], failure: { code: 'Stopped', message: `${this.id} stopped before the read was confirmed`, leaderId: null } });
+    this.#readCalls.clear();
+    for (const call of this.#transferCalls.values()) call({ outcome: 'stopped', leaderId: null });
+    this.#transferCalls.clear();
   }
 
   get stopped(): boolean {
@@ -234,6 +279,36 @@ export class ServerHost {
       const requestId = this.#requestIdNext++;
       this.#snapshotCalls.set(requestId, resolve);
       this.actor.send({ type: 'client.snapshot', requestId });
+    });
+  }
+
+  /**
+   * Reads: runs `queries` on the state machine once the chart confirms this server still leads
+   * (ReadIndex, or a lease; dissertation §6.4), with no log entry. One chart read for the batch;
+   * `onDone` is told once. Reads on a follower fail NotLeader, naming the leader it knows.
+   */
+  read(queries: readonly Uint8Array[], onDone: (outcome: ReadOutcome) => void): void {
+    if (this.#stopped) {
+      onDone({ index: 0, term: 0, results: [], failure: { code: 'Stopped', message: `${this.id} is stopped`, leaderId: null } });
+      return;
+    }
+    if (this.#readCalls.size >= pendingProposalsMax) assert(false, `more than ${pendingProposalsMax} read batches waiting on ${this.id}`);
+    const requestId = this.#requestIdNext++;
+    this.#readCalls.set(requestId, { queries, onDone });
+    this.actor.send({ type: 'client.read', requestId });
+  }
+
+  /**
+   * Asks this server, as leader, to hand leadership to `to` (dissertation §3.10); resolves with the
+   * chart's first answer: 'handedOver' once `to` was sent TimeoutNow (whether it wins is seen in
+   * its role), else why not ('notLeader', 'unknownServer', 'alreadyLeader', 'busy', 'timedOut').
+   */
+  transfer(to: NodeId): Promise<TransferOutcome> {
+    return new Promise((resolve) => {
+      if (this.#stopped) return resolve({ outcome: 'stopped', leaderId: null });
+      const requestId = this.#requestIdNext++;
+      this.#transferCalls.set(requestId, resolve);
+      this.actor.send({ type: 'client.transfer', requestId, to });
     });
   }
 

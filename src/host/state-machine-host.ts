@@ -13,6 +13,12 @@ export interface StateMachine {
   apply(entry: Entry): unknown;
   snapshot?(): Uint8Array;
   restore?(bytes: Uint8Array): void;
+  /**
+   * Answers a read-only query against the state after every entry applied so far, changing
+   * nothing: what `read()` runs once the leader has confirmed it still leads (ReadIndex,
+   * dissertation §6.4). Without it, reads go through the log (proposeAndWait).
+   */
+  query?(query: Uint8Array): unknown;
 }
 
 /** A state machine that can snapshot and restore itself. */
@@ -73,6 +79,16 @@ export function serveStateMachine(actor: Actor<typeof raftServerMachine>, machin
     machine.restore(snapshot.data);
     hooks.onRestored?.(snapshot);
   });
+}
+
+/** Runs `query` on `machine`; a thrown error becomes the result `{ error: message }`, as for apply. */
+export function queryOne(machine: StateMachine, query: Uint8Array): unknown {
+  try {
+    if (machine.query === undefined) return { error: 'the state machine has no query(): read through the log with proposeAndWait' };
+    return machine.query(query);
+  } catch (error) {
+    return { error: error instanceof Error ? error.message : String(error) };
+  }
 }
 
 function applyOne(machine: StateMachine, entry: Entry): unknown {

@@ -16,7 +16,7 @@ import { createKeyValueStore, type StateMachineFactory } from './key-value-store
 import { ServerHost, type ProposalOutcome } from './server-host.ts';
 import type { StateMachine } from './state-machine-host.ts';
 import { watchThreadUsage } from './thread-usage.ts';
-import type { ClientReply, ProposeRequest, ReadyResult, SnapshotOutcome, WorkerControl, WorkerCounters, WorkerSetup, WorkerStatus } from './worker-protocol.ts';
+import type { ClientReply, ProposeRequest, ReadRequest, ReadyResult, SnapshotOutcome, WorkerControl, WorkerCounters, WorkerSetup, WorkerStatus } from './worker-protocol.ts';
 import { readStatusDetail } from './worker-inspection.ts';
 import { PeerLinks } from '../bus/peer-links.ts';
 
@@ -92,6 +92,7 @@ function readyFailure(error: unknown): ReadyResult {
 }
 
 function onClientRequest(data: unknown): void {
+  if (typeof data === 'object' && data !== null && (data as { kind?: unknown }).kind === 'read') return onReadRequest(data as Partial<ReadRequest>);
   const request = data as Partial<ProposeRequest> | null;
   const commands = typeof request === 'object' && request !== null ? unpackCommands(request.commands) : null;
   const requestId = request?.requestId;
@@ -110,6 +111,22 @@ function onClientRequest(data: unknown): void {
   host.propose(commands, {
     onAppended: (answer) => post({ type: 'proposed', requestId: id, isLeader: answer.isLeader, term: answer.term, index: answer.index, count: answer.count }),
   });
+}
+
+function onReadRequest(request: Partial<ReadRequest>): void {
+  const queries = unpackCommands(request.queries);
+  const requestId = request.requestId;
+  if (!Number.isSafeInteger(requestId)) {
+    if (host !== null) host.counters.malformedDropped++;
+    return;
+  }
+  const id = requestId as number;
+  if (queries === null) {
+    if (host !== null) host.counters.malformedDropped++;
+    post({ type: 'read', requestId: id, index: 0, term: 0, results: [], failure: { code: 'Stopped', message: `${setup.id} could not decode the read`, leaderId: null } });
+    return;
+  }
+  host?.read(queries, (outcome) => post({ type: 'read', requestId: id, index: outcome.index, term: outcome.term, results: outcome.results, failure: outcome.failure }));
 }
 
 function decidedOf(requestId: number, outcome: ProposalOutcome): ClientReply {
@@ -199,6 +216,10 @@ const control: WorkerControl = {
     const answer = await host.snapshot();
     if (answer.ok) return { ok: true, index: answer.index, term: answer.term };
     return { ok: false, reason: answer.reason === 'unsupported' || answer.reason === 'stopped' ? answer.reason : 'failed' };
+  },
+  transfer: async (to) => {
+    assert(host !== null && running, 'transfer() before run()');
+    return host.transfer(to);
   },
   failDisk: (fault) => {
     if (faultyDisk === null) return false;

@@ -2,6 +2,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { RaftConfig } from '../core/config.ts';
 import type { NodeId, Role } from '../protocol/types.ts';
 import type { PackedEntries } from '../protocol/packing.ts';
+import type { TransferOutcome } from './server-host.ts';
 
 /**
  * What the cluster controller (main thread) and a server's worker say to each other.
@@ -52,10 +53,31 @@ export interface WorkerSetup {
  * not); without, as soon as they are appended (`proposed`: Raft's Start()).
  */
 export interface ProposeRequest {
+  readonly kind?: 'propose';
   readonly requestId: number;
   /** The commands, packed (src/protocol/packing.ts). */
   readonly commands: PackedEntries;
   readonly wait: boolean;
+}
+
+/**
+ * Main → worker on clientPort: read-only queries made in one turn, one `client.read` event
+ * (ReadIndex or a lease, dissertation §6.4): answered by a ReadAnswerReply once the leader has
+ * confirmed it still leads, with each query's result from the state machine's query().
+ */
+export interface ReadRequest {
+  readonly kind: 'read';
+  readonly requestId: number;
+  /** The queries, packed like commands (src/protocol/packing.ts). */
+  readonly queries: PackedEntries;
+}
+
+/** What the main thread sends on clientPort: proposals, or reads. */
+export type ClientRequest = ProposeRequest | ReadRequest;
+
+/** The answer to a ReadRequest: results[i] is queries[i]'s, run at applied index ≥ index; or none ran, for the coded reason given. */
+export interface ReadAnswerReply extends Omit<DecidedProposal, 'type'> {
+  readonly type: 'read';
 }
 
 /** Committed entries [firstIndex, firstIndex + entries.count) as applied by the worker's state machine: posted only while the main thread listens. */
@@ -93,6 +115,7 @@ export interface RestoredSnapshot {
 export type ClientReply =
   | { readonly type: 'proposed'; readonly requestId: number; readonly isLeader: boolean; readonly term: number; readonly index: number; readonly count: number }
   | DecidedProposal
+  | ReadAnswerReply
   | AppliedBatch
   | RestoredSnapshot;
 
@@ -192,6 +215,8 @@ export interface WorkerControl {
   counters(): WorkerCounters;
   /** Takes a snapshot at the applied index now (or joins the one under way); resolves once it is durable. */
   snapshot(): Promise<SnapshotOutcome>;
+  /** Asks this server to hand leadership to `to` (§3.10); resolves with the chart's first answer. */
+  transfer(to: NodeId): Promise<TransferOutcome>;
   /** From now on every `operation` on this worker's log fails with `code`; false when diskFaults is off. */
   failDisk(fault: DiskFault): boolean;
   /** Stops the chart and closes the log (releasing its lock); the worker then does nothing more. */

@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'CommandTooLarge'
   | 'UnknownNode'
   | 'NotLeader'
+  | 'TransferInProgress'
   | 'Timeout'
   | 'Stopped'
   | 'LogCorrupt'

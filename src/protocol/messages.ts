@@ -8,6 +8,11 @@ export interface RequestVote {
   readonly term: number;
   readonly lastLogIndex: number;
   readonly lastLogTerm: number;
+  /**
+   * The election a leader asked for with TimeoutNow (leader transfer, §3.10): voters answer it even
+   * while they still hear from the leader, which otherwise (with CheckQuorum) makes them ignore it.
+   */
+  readonly transfer: boolean;
 }
 
 export interface RequestVoteReply {
@@ -28,6 +33,12 @@ export interface AppendEntries {
   readonly prevLogTerm: number;
   readonly entries: readonly Entry[];
   readonly leaderCommit: number;
+  /**
+   * The leader's heartbeat round this message belongs to, echoed by the reply: a reply carrying
+   * round r shows the follower still took this server as its leader after round r began, which is
+   * how a ReadIndex read (dissertation §6.4) confirms leadership, and how a lease is measured.
+   */
+  readonly round: number;
 }
 
 /**
@@ -49,6 +60,8 @@ export interface AppendEntriesReply {
   readonly matchIndex: number;
   readonly conflictTerm: number;
   readonly conflictIndex: number;
+  /** The request's round, echoed. */
+  readonly round: number;
 }
 
 /**
@@ -90,8 +103,50 @@ export interface InstallSnapshotReply {
   readonly matchIndex: number;
 }
 
+/**
+ * PreVote (dissertation §9.6): before a server raises its term it asks whether it could win, for
+ * the term it would stand in (its term + 1), showing its last log position. Nothing is persisted
+ * or changed by asking or answering: a server cut off from the majority keeps its term.
+ */
+export interface PreVote {
+  readonly type: 'rpc.preVote';
+  readonly from: NodeId;
+  readonly to: NodeId;
+  /** The term the pre-candidate would stand in: its current term + 1. */
+  readonly term: number;
+  readonly lastLogIndex: number;
+  readonly lastLogTerm: number;
+}
+
+/** The answer to a PreVote: granted for the term asked, or denied with the voter's own term. */
+export interface PreVoteReply {
+  readonly type: 'rpc.preVote.reply';
+  readonly from: NodeId;
+  readonly to: NodeId;
+  /** Granted: the term asked about. Denied: the voter's current term. */
+  readonly term: number;
+  readonly voteGranted: boolean;
+}
+
+/** TimeoutNow (dissertation §3.10): the leader hands over; the receiver starts an election at once. */
+export interface TimeoutNow {
+  readonly type: 'rpc.timeoutNow';
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly term: number;
+}
+
 /** Every message that servers exchange. The message's `type` is the event type the chart receives. */
-export type RaftMessage = RequestVote | RequestVoteReply | AppendEntries | AppendEntriesReply | InstallSnapshot | InstallSnapshotReply;
+export type RaftMessage =
+  | RequestVote
+  | RequestVoteReply
+  | AppendEntries
+  | AppendEntriesReply
+  | InstallSnapshot
+  | InstallSnapshotReply
+  | PreVote
+  | PreVoteReply
+  | TimeoutNow;
 
 export type RaftMessageType = RaftMessage['type'];
 
@@ -102,4 +157,7 @@ export const raftMessageTypes: readonly RaftMessageType[] = [
   'rpc.appendEntries.reply',
   'rpc.installSnapshot',
   'rpc.installSnapshot.reply',
+  'rpc.preVote',
+  'rpc.preVote.reply',
+  'rpc.timeoutNow',
 ];

@@ -2,7 +2,7 @@
 export type NodeId = string;
 
 /** The three Raft roles (§5.1). */
-export type Role = 'follower' | 'candidate' | 'leader';
+export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader';
 
 /** What an entry carries: a client's command, a new leader's own no-op (§5.4.2, dissertation §6.4), or a configuration. */
 export type EntryKind = 'command' | 'noop' | 'config';

@@ -77,17 +77,24 @@ export function raftMessageProblem(value: unknown, self: NodeId): string | null 
   if (!isCount(value.term)) return 'bad term';
   switch (value.type) {
     case 'rpc.requestVote':
+      if (typeof value.transfer !== 'boolean') return 'bad transfer';
       return isCount(value.lastLogIndex) && isCount(value.lastLogTerm) ? null : 'bad last log position';
     case 'rpc.requestVote.reply':
       return typeof value.voteGranted === 'boolean' ? null : 'bad voteGranted';
     case 'rpc.appendEntries':
-      if (!isCount(value.prevLogIndex) || !isCount(value.prevLogTerm) || !isCount(value.leaderCommit)) return 'bad index';
+      if (!isCount(value.prevLogIndex) || !isCount(value.prevLogTerm) || !isCount(value.leaderCommit) || !isCount(value.round)) return 'bad index';
       return areEntries(value.entries, value.prevLogIndex) ? null : 'bad entries';
     case 'rpc.appendEntries.reply':
       if (typeof value.success !== 'boolean') return 'bad success';
-      return isCount(value.prevLogIndex) && isCount(value.matchIndex) && isCount(value.conflictTerm) && isCount(value.conflictIndex)
+      return isCount(value.prevLogIndex) && isCount(value.matchIndex) && isCount(value.conflictTerm) && isCount(value.conflictIndex) && isCount(value.round)
         ? null
         : 'bad index';
+    case 'rpc.preVote':
+      return isCount(value.lastLogIndex) && isCount(value.lastLogTerm) ? null : 'bad last log position';
+    case 'rpc.preVote.reply':
+      return typeof value.voteGranted === 'boolean' ? null : 'bad voteGranted';
+    case 'rpc.timeoutNow':
+      return null;
     case 'rpc.installSnapshot':
       return installSnapshotProblem(value);
     case 'rpc.installSnapshot.reply':

@@ -12,6 +12,9 @@ export type InvariantName =
   | 'Leader Completeness'
   | 'State Machine Safety'
   | 'Durability'
+  | 'PreVote'
+  | 'Lease Safety'
+  | 'Linearizability'
   | 'Liveness'
   | 'Assertion';
 

@@ -1,4 +1,4 @@
-import { roleOf, type raftServerMachine } from '../../machines/raft-server.machine.ts';
+import { isLeaseValid, roleOf, type raftServerMachine } from '../../machines/raft-server.machine.ts';
 import { NetworkModel } from '../bus/fault-model.ts';
 import type { RaftConfig } from '../core/config.ts';
 import { resolveRaftConfig } from '../core/config.ts';
@@ -6,6 +6,7 @@ import { Random } from '../core/random.ts';
 import type { RaftMessage } from '../protocol/messages.ts';
 import type { Entry, NodeId } from '../protocol/types.ts';
 import { DigestStateMachine } from './digest-state-machine.ts';
+import { checkLinearizable, type Operation } from './linearizability.ts';
 import { InvariantChecker, InvariantViolation, type InvariantName, type ServerView } from './invariants.ts';
 import { ServerHost, type ProposalOutcome } from '../host/server-host.ts';
 import { VirtualClock } from './virtual-clock.ts';
@@ -73,6 +74,10 @@ export interface SimReport {
   readonly snapshotsTaken: number;
   /** State machines restored from a snapshot: on a restart from one, or an InstallSnapshot. */
   readonly snapshotsRestored: number;
+  /** Operations of the key-value clients in the history checked (sets, gets through the log, read()s). */
+  readonly kvOperations: number;
+  /** 'ok': the history is linearizable; 'unchecked': the search budget ran out; null: the run stopped at a violation first. */
+  readonly linearizability: 'ok' | 'unchecked' | null;
   readonly violation: SimViolation | null;
 }
 
@@ -88,6 +93,29 @@ const recentEventsMax = 60;
 const clientOutstandingMax = 4;
 /** A client forgets a request not acknowledged within this long and asks someone else. */
 const clientTimeoutMs = 1000;
+
+/**
+ * Simulated key-value clients, each with one operation outstanding, on a few registers: their
+ * history is checked for linearizability. Writers set and get through the log; readers only
+ * read(), and keep asking the server that answers them, as a client of a deposed leader would.
+ */
+const kvClientNames = ['wa', 'wb', 'ra', 'rb'];
+const kvKeys = ['x', 'y'];
+/** The linearizability search's budget per run; past it the run's history is reported unchecked (not a violation). */
+const linearizabilityStepsMax = 2_000_000;
+/** A key-value client gives up on an operation unanswered this long (shorter than the log client's: the faults come and go faster than a second). */
+const kvTimeoutMs = 250;
+
+/** One key-value client operation: a set or a get through the log, or a read() (ReadIndex or lease). */
+interface KvOperation extends Operation {
+  via: 'log' | 'read';
+  /** The server asked. */
+  to: NodeId;
+  returnedAt: number | null;
+  value: string | null;
+  /** Settled: answered, known not to have happened (dropped from the history), or given up on (indeterminate). */
+  settled: boolean;
+}
 
 interface SimServer {
   readonly id: NodeId;
@@ -149,8 +177,19 @@ class Simulation {
   private ackedSinceQuiet = false;
   private leaderSinceQuiet = false;
   private believedLeader: NodeId | null = null;
+  /** Lulls: spells in which no client writes (reads go on), so logs stop growing and a cut-off server's log can be as up to date as anyone's. */
+  private lull = false;
   private commandNext = 1;
   private readonly pending = new Set<PendingRequest>();
+  /** The key-value clients' operations, in invocation order; dropped ones are removed. */
+  private readonly kvHistory: KvOperation[] = [];
+  private readonly kvOutstanding = new Map<string, KvOperation>();
+  /** Each key-value client's own idea of the leader: clients that disagree reach different servers, as real ones do. */
+  private readonly kvLeaders = new Map<string, NodeId>();
+  private kvValueNext = 1;
+  private readonly kvRandom: Random;
+  /** What the linearizability check of the run found: 'ok', 'unchecked' (search budget spent), or null before the end. */
+  linearizability: 'ok' | 'unchecked' | null = null;
 
   constructor(private readonly options: SimOptions) {
     this.nodes = options.nodes ?? 5;
@@ -165,6 +204,7 @@ class Simulation {
     this.faultRandom = new Random(options.seed, 'sim/faults');
     this.clientRandom = new Random(options.seed, 'sim/client');
     this.diskRandom = new Random(options.seed, 'sim/disk');
+    this.kvRandom = new Random(options.seed, 'sim/kv');
     this.servers = this.ids.map((id) => ({ id, disk: new VirtualDisk(), host: null, incarnation: 0, role: 'down' }));
     this.checker = new InvariantChecker(() => this.servers.map((s) => this.view(s)));
     for (const server of this.servers) {
@@ -178,6 +218,8 @@ class Simulation {
       if (this.faults.slowDisk) this.syncLatencyMsMax = 20;
       for (const server of this.servers) this.start(server);
       this.scheduleClient();
+      this.scheduleLulls();
+      for (const client of kvClientNames) this.scheduleKvClient(client);
       if (this.faults.network || this.faults.partitions || this.faults.crashes) {
         this.scheduleWeather();
         this.scheduleNemesis();
@@ -192,9 +234,11 @@ class Simulation {
         this.steps++;
         if (this.errors.length > 0) throw this.errors[0];
         this.checker.afterStep();
+        if (this.config.readMode === 'lease') this.checkLeases();
         // Liveness shown: a leader and a command committed after faults stopped. Nothing is left to learn.
         if (this.leaderSinceQuiet && this.ackedSinceQuiet) break;
       }
+      this.checkLinearizability();
     } catch (error) {
       violation = this.violationFrom(error);
     } finally {
@@ -215,8 +259,132 @@ class Simulation {
       crashes: this.crashes,
       snapshotsTaken: this.snapshotsTaken,
       snapshotsRestored: this.snapshotsRestored,
+      kvOperations: this.kvHistory.length,
+      linearizability: this.linearizability,
       violation,
     };
+  }
+
+  /**
+   * Lease safety (dissertation §6.4.1): while a leader holds a lease (a majority answered a round
+   * recent enough), no server leads in a later term; else its lease reads could miss that leader's
+   * writes. Checked after every step with readMode 'lease' (the simulation's clocks do not drift).
+   */
+  private checkLeases(): void {
+    for (const holder of this.servers) {
+      if (holder.role !== 'leader' || holder.host === null) continue;
+      const context = holder.host.actor.getSnapshot().context;
+      if (!isLeaseValid(context)) continue;
+      for (const other of this.servers) {
+        const term = other.host?.actor.getSnapshot().context.currentTerm ?? 0;
+        if (other.role === 'leader' && term > context.currentTerm) {
+          throw new InvariantViolation('Lease Safety', `${other.id} leads in term ${term} while ${holder.id} (term ${context.currentTerm}) still holds a lease`);
+        }
+      }
+    }
+  }
+
+  /** The key-value clients' history must be linearizable (Wing & Gong / Lowe, src/sim/linearizability.ts). */
+  private checkLinearizability(): void {
+    const history = this.kvHistory.map(({ client, kind, key, value, invokedAt, returnedAt }) => ({ client, kind, key, value, invokedAt, returnedAt }));
+    const result = checkLinearizable(history, { stepsMax: linearizabilityStepsMax });
+    if (!result.ok) throw new InvariantViolation('Linearizability', result.explanation ?? `key ${result.key} has no linearization`);
+    this.linearizability = result.gaveUp ? 'unchecked' : 'ok';
+  }
+
+  private scheduleKvClient(client: string): void {
+    this.clock.setTimeout(() => {
+      this.guarded(() => this.kvStep(client));
+      this.scheduleKvClient(client);
+    }, this.kvRandom.int(2, 30));
+  }
+
+  /**
+   * One key-value client's turn: gives up on an operation unanswered for kvTimeoutMs (a write
+   * then stays in the history with an unknown outcome, as Jepsen records it), or sends the next:
+   * a set or a get through the log, or a read().
+   */
+  private kvStep(client: string): void {
+    const outstanding = this.kvOutstanding.get(client);
+    if (outstanding !== undefined) {
+      if (this.clock.now - outstanding.invokedAt <= kvTimeoutMs) return;
+      this.kvGiveUp(outstanding);
+    }
+    const r = this.kvRandom;
+    const to = this.kvLeaders.get(client) ?? r.pick(this.ids);
+    const host = this.serverOf(to).host;
+    if (host === null) {
+      this.kvLeaders.delete(client);
+      return;
+    }
+    this.kvLeaders.set(client, to);
+    const key = r.pick(kvKeys);
+    const writer = client.startsWith('w');
+    if (writer && this.lull && this.faultsOn) return;
+    const choice = r.int(0, 9);
+    const kind = writer && choice < 6 ? 'set' : 'get';
+    const via = writer ? 'log' : 'read';
+    const value = kind === 'set' ? `${client}${this.kvValueNext++}` : null;
+    const op: KvOperation = { client, kind, key, value, invokedAt: this.clock.now, returnedAt: null, via, to, settled: false };
+    this.kvHistory.push(op);
+    this.kvOutstanding.set(client, op);
+    this.note(() => `${client} → ${to}: ${kind === 'set' ? `set ${key}=${value}` : `get ${key}`} (${via === 'read' ? 'read()' : 'through the log'})`);
+    const bytes = new TextEncoder().encode(JSON.stringify(kind === 'set' ? { op: 'set', key, value } : { op: 'get', key }));
+    if (via === 'read') {
+      host.read([bytes], (outcome) =>
+        this.guarded(() => {
+          if (outcome.failure === null) this.kvReturn(op, outcome.results[0] as string | null);
+          else this.kvFailed(op, outcome.failure.leaderId, to);
+        }),
+      );
+      return;
+    }
+    host.propose([bytes], {
+      onAppended: (answer) =>
+        this.guarded(() => {
+          // Not appended: it never happens.
+          if (!answer.isLeader) this.kvFailed(op, answer.leaderId, to, true);
+        }),
+      onDecided: (outcome) =>
+        this.guarded(() => {
+          if (outcome.failure === null) this.kvReturn(op, kind === 'set' ? value : (outcome.results[0] as string | null));
+          else this.kvFailed(op, outcome.failure.leaderId, to);
+        }),
+    });
+  }
+
+  private kvReturn(op: KvOperation, value: string | null): void {
+    if (op.settled) return;
+    op.settled = true;
+    op.returnedAt = this.clock.now;
+    op.value = value;
+    this.kvOutstanding.delete(op.client);
+    this.note(() => `${op.client} ← ${op.kind} ${op.key} = ${String(value)}`);
+  }
+
+  /** Refused or lost: a get constrains nothing and is dropped; a set that was never appended is dropped too, else its outcome is unknown. */
+  private kvFailed(op: KvOperation, leaderId: NodeId | null, to: NodeId, neverAppended = false): void {
+    if (op.settled) return;
+    if (leaderId !== null && leaderId !== to) this.kvLeaders.set(op.client, leaderId);
+    else this.kvLeaders.delete(op.client);
+    if (op.kind === 'get' || neverAppended) this.kvDrop(op);
+    else this.kvGiveUp(op);
+  }
+
+  private kvGiveUp(op: KvOperation): void {
+    if (op.settled) return;
+    op.settled = true;
+    this.kvLeaders.delete(op.client);
+    this.kvOutstanding.delete(op.client);
+    if (op.kind === 'get') this.kvDrop(op);
+    else this.note(() => `${op.client} gives up on set ${op.key}=${op.value}: outcome unknown`);
+  }
+
+  private kvDrop(op: KvOperation): void {
+    op.settled = true;
+    this.kvOutstanding.delete(op.client);
+    const at = this.kvHistory.lastIndexOf(op);
+    if (at >= 0) this.kvHistory.splice(at, 1);
   }
 
   private view(server: SimServer): ServerView {
@@ -322,7 +490,13 @@ class Simulation {
           return;
         }
         this.note(() => describeMessage(message));
+        const termBefore = target.host.actor.getSnapshot().context.currentTerm;
         target.host.deliver(message);
+        // PreVote changes nothing at the voter (§9.6): not its term.
+        const termAfter = target.host?.actor.getSnapshot().context.currentTerm ?? termBefore;
+        if (message.type === 'rpc.preVote' && termAfter !== termBefore) {
+          throw new InvariantViolation('PreVote', `${message.to} went from term ${termBefore} to ${termAfter} answering ${describeMessage(message)}`);
+        }
       }, delay);
     }
     if (this.faultsOn && this.faults.crashes && isAcknowledgement(message) && this.faultRandom.chance(crashAfterChance(message))) {
@@ -399,6 +573,14 @@ class Simulation {
     if (this.faults.elections && this.faultRandom.chance(toppleAfterAppendChance)) this.topple(server, 0, 'right after it appended');
   }
 
+  private scheduleLulls(): void {
+    this.clock.setTimeout(() => {
+      this.lull = !this.lull && this.clientRandom.chance(0.3);
+      if (this.lull) this.note('lull: no client writes');
+      this.scheduleLulls();
+    }, this.clientRandom.int(200, 1500));
+  }
+
   private scheduleClient(): void {
     this.clock.setTimeout(() => {
       this.clientStep();
@@ -413,7 +595,7 @@ class Simulation {
         if (this.believedLeader === request.to) this.believedLeader = null;
       }
     }
-    if (this.pending.size >= clientOutstandingMax) return;
+    if (this.pending.size >= clientOutstandingMax || (this.lull && this.faultsOn)) return;
     const to = this.believedLeader ?? this.clientRandom.pick(this.ids);
     const target = this.serverOf(to);
     const count = this.clientRandom.int(1, 3);
@@ -476,7 +658,11 @@ class Simulation {
       } else if (kind === 2) {
         const from = r.pick(this.ids);
         const to = r.pick(this.ids.filter((id) => id !== from));
-        if (to !== undefined) this.net.cut(from, to);
+        if (to !== undefined) {
+          this.net.cut(from, to);
+          // Often both ways: two servers that cannot talk while both still reach the rest (a lease's hard case, §6.4.1).
+          if (r.chance(0.5)) this.net.cut(to, from);
+        }
       } else {
         this.net.heal();
       }
@@ -560,11 +746,19 @@ function drawConfig(random: Random): Partial<RaftConfig> {
   return {
     appendEntriesMax: random.pick([1, 2, 3, 8, 64, 4096]),
     inflightMax: random.pick([1, 2, 4, 32]),
-    checkQuorum: random.chance(0.75),
+    ...leadershipOptions(random),
     snapshotEvery: random.pick([0, 2, 5, 10, 30, 10_000]),
     snapshotKeepEntries: random.pick([0, 0, 1, 3, 20]),
     snapshotChunkBytesMax: random.pick([1, 5, 1 << 20]),
   };
+}
+
+/** CheckQuorum on in most seeds; PreVote on in most; lease reads in some of those with CheckQuorum (a lease needs it). */
+function leadershipOptions(random: Random): Partial<RaftConfig> {
+  const checkQuorum = random.chance(0.75);
+  const preVote = random.chance(0.75);
+  const readMode = checkQuorum && random.chance(0.4) ? 'lease' : 'readIndex';
+  return { checkQuorum, preVote, readMode };
 }
 
 /** The CLI command that replays a run. */
@@ -590,13 +784,19 @@ function describeMessage(m: RaftMessage): string {
     case 'rpc.requestVote.reply':
       return `${head} ${m.voteGranted ? 'granted' : 'denied'}`;
     case 'rpc.appendEntries':
-      return `${head} prev=${m.prevLogIndex}/t${m.prevLogTerm} entries=${m.entries.length} commit=${m.leaderCommit}`;
+      return `${head} prev=${m.prevLogIndex}/t${m.prevLogTerm} entries=${m.entries.length} commit=${m.leaderCommit} round=${m.round}`;
     case 'rpc.appendEntries.reply':
       return `${head} ${m.success ? `ok match=${m.matchIndex}` : `refused at ${m.prevLogIndex} hint=t${m.conflictTerm}@${m.conflictIndex}`}`;
     case 'rpc.installSnapshot':
       return `${head} snapshot=${m.lastIncludedIndex}/t${m.lastIncludedTerm} bytes ${m.offset}+${m.data.byteLength}/${m.totalBytes}${m.done ? ' done' : ''}`;
     case 'rpc.installSnapshot.reply':
       return `${head} snapshot=${m.lastIncludedIndex} ${m.installed ? `installed match=${m.matchIndex}` : `holds ${m.offset} bytes`}`;
+    case 'rpc.preVote':
+      return `${head} last=${m.lastLogIndex}/t${m.lastLogTerm}`;
+    case 'rpc.preVote.reply':
+      return `${head} ${m.voteGranted ? 'granted' : 'denied'}`;
+    case 'rpc.timeoutNow':
+      return head;
   }
 }
 

@@ -24,6 +24,9 @@ export interface SweepSummary {
   readonly crashes: number;
   readonly snapshotsTaken: number;
   readonly snapshotsRestored: number;
+  /** Key-value client operations whose history was checked for linearizability, and the runs whose check ran out of budget. */
+  readonly kvOperations: number;
+  readonly linearizabilityUnchecked: number;
   readonly messages: number;
   readonly violations: readonly (SimViolation & { seed: number })[];
   readonly wallMs: number;
@@ -74,6 +77,8 @@ export async function sweep(options: SweepOptions): Promise<SweepSummary> {
     crashes: sum(reports, (r) => r.crashes),
     snapshotsTaken: sum(reports, (r) => r.snapshotsTaken),
     snapshotsRestored: sum(reports, (r) => r.snapshotsRestored),
+    kvOperations: sum(reports, (r) => r.kvOperations),
+    linearizabilityUnchecked: sum(reports, (r) => (r.linearizability === 'unchecked' ? 1 : 0)),
     messages: sum(reports, (r) => r.messages),
     violations: reports.flatMap((r) => (r.violation === null ? [] : [{ ...r.violation, seed: r.seed }])),
     wallMs,

@@ -51,7 +51,7 @@ class FakeServers {
 const settle = () => new Promise((resolve) => setTimeout(resolve, 60));
 
 function vote(from: string, to: string): RaftMessage {
-  return { type: 'rpc.requestVote', from, to, term: 1, lastLogIndex: 0, lastLogTerm: 0 };
+  return { type: 'rpc.requestVote', from, to, term: 1, lastLogIndex: 0, lastLogTerm: 0, transfer: false };
 }
 
 let servers: FakeServers | null = null;
@@ -77,7 +77,7 @@ describe('the network between server workers', () => {
       term: 1,
       prevLogIndex: 0,
       prevLogTerm: 0,
-      leaderCommit: 0,
+      leaderCommit: 0, round: 0,
       entries: [{ index: 1, term: 1, kind: 'command', command: new Uint8Array(100) }],
     });
     s.send('n1', [vote('n1', 'n2'), vote('n1', 'n3'), vote('n1', 'n2'), append]);
@@ -185,7 +185,7 @@ describe('the network: taps and pause (the inspector)', () => {
     s.hub.tap((event) => seen.push(event));
     await settle();
     const entries = [1, 2, 3].map((index) => ({ index, term: 1, kind: 'command' as const, command: new Uint8Array(4) }));
-    s.send('n1', [toWire({ type: 'rpc.appendEntries', from: 'n1', to: 'n2', term: 1, prevLogIndex: 0, prevLogTerm: 0, leaderCommit: 0, entries })]);
+    s.send('n1', [toWire({ type: 'rpc.appendEntries', from: 'n1', to: 'n2', term: 1, prevLogIndex: 0, prevLogTerm: 0, leaderCommit: 0, round: 0, entries })]);
     await settle();
     expect(seen.map((e) => e.entries)).toEqual([3]);
   });

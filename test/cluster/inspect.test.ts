@@ -19,7 +19,7 @@ describe('LocalCluster.inspect (the worker status with detail)', () => {
       return node.role === 'leader' && node.commitIndex >= last.index ? node : undefined;
     });
     const detail = inspected.detail;
-    expect(detail?.statePaths).toEqual(['leader.replicating', 'leader.snapshots.idle']);
+    expect(detail?.statePaths).toEqual(['leader.replicating.beating', 'leader.snapshots.idle', 'leader.transfer.idle']);
     expect(detail?.logTail).toEqual([
       { index: inspected.lastLogIndex - 1, term: expect.any(Number) },
       { index: inspected.lastLogIndex, term: inspected.lastLogTerm },

@@ -10,7 +10,7 @@ const append: AppendEntries = {
   term: 2,
   prevLogIndex: 3,
   prevLogTerm: 1,
-  leaderCommit: 3,
+  leaderCommit: 3, round: 0,
   entries: [
     { index: 4, term: 2, kind: 'noop', command: new Uint8Array(0) },
     { index: 5, term: 2, kind: 'command', command: new Uint8Array([1, 2, 3]) },
@@ -35,7 +35,10 @@ describe('validation at the worker boundary', () => {
       [{ ...append, entries: [append.entries[1]] }, 'bad entries'],
       [{ ...append, entries: [{ ...append.entries[0], kind: 'weird' }] }, 'bad entries'],
       [{ ...append, type: 'rpc.other' }, 'unknown type'],
-      [{ type: 'rpc.requestVote', from: 'n1', to: 'n2', term: 1, lastLogIndex: -1, lastLogTerm: 0 }, 'bad last log position'],
+      [{ type: 'rpc.requestVote', from: 'n1', to: 'n2', term: 1, lastLogIndex: -1, lastLogTerm: 0, transfer: false }, 'bad last log position'],
+      [{ type: 'rpc.requestVote', from: 'n1', to: 'n2', term: 1, lastLogIndex: 0, lastLogTerm: 0 }, 'bad transfer'],
+      [{ type: 'rpc.preVote', from: 'n1', to: 'n2', term: 1, lastLogIndex: 0, lastLogTerm: -1 }, 'bad last log position'],
+      [{ type: 'rpc.appendEntries.reply', from: 'n1', to: 'n2', term: 1, success: true, prevLogIndex: 0, matchIndex: 0, conflictTerm: 0, conflictIndex: 0 }, 'bad index'],
     ];
     for (const [value, problem] of cases) expect(raftMessageProblem(value, 'n2')).toBe(problem);
   });

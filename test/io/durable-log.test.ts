@@ -200,7 +200,7 @@ describe('durable log under the raft-server chart: fail-stop', () => {
     });
     fault.failOn({ operation: 'datasync', code: 'EIO' });
 
-    server.send({ type: 'rpc.requestVote', from: 'n2', to: 'n1', term: 1, lastLogIndex: 0, lastLogTerm: 0 });
+    server.send({ type: 'rpc.requestVote', from: 'n2', to: 'n1', term: 1, lastLogIndex: 0, lastLogTerm: 0, transfer: false });
     await until(() => server.getSnapshot().value === 'failed', 'the server to fail');
     server.send({
       type: 'rpc.appendEntries',
@@ -210,9 +210,9 @@ describe('durable log under the raft-server chart: fail-stop', () => {
       prevLogIndex: 0,
       prevLogTerm: 0,
       entries: [{ index: 1, term: 1, kind: 'command', command: Uint8Array.of(1) }],
-      leaderCommit: 0,
+      leaderCommit: 0, round: 0,
     });
-    server.send({ type: 'rpc.requestVote', from: 'n3', to: 'n1', term: 2, lastLogIndex: 0, lastLogTerm: 0 });
+    server.send({ type: 'rpc.requestVote', from: 'n3', to: 'n1', term: 2, lastLogIndex: 0, lastLogTerm: 0, transfer: false });
     await new Promise((resolve) => setTimeout(resolve, 20));
 
     expect(server.getSnapshot().value).toBe('failed');

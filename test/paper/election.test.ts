@@ -98,7 +98,7 @@ describe('election (§5.2)', () => {
     cluster.timeout('n1');
     cluster.take();
     cluster.deliver(() => false);
-    cluster.send('n2', { type: 'rpc.requestVote', from: 'n3', to: 'n2', term: 1, lastLogIndex: 5, lastLogTerm: 1 });
+    cluster.send('n2', { type: 'rpc.requestVote', from: 'n3', to: 'n2', term: 1, lastLogIndex: 5, lastLogTerm: 1, transfer: false });
     cluster.take();
     // n2 voted for n3 in term 1, so it denies n1; n3 stays silent.
     cluster.send('n1', { type: 'rpc.requestVote.reply', from: 'n2', to: 'n1', term: 1, voteGranted: false });
@@ -244,19 +244,14 @@ describe('CheckQuorum (etcd-io/raft, hashicorp/raft; beyond the paper)', () => {
 
   /** Starts `n` servers with `config` on top of the timing and makes n1 leader; nothing left in flight. */
   function leaderOf(n: number, config: Partial<RaftConfig> = {}): void {
-    cluster = PaperCluster.started(n, { config: { ...timing, ...config } });
+    cluster = PaperCluster.started(n, { config: { ...timing, checkQuorum: true, ...config } });
     cluster.elect('n1');
     cluster.take();
   }
 
   /** Ticks the leader `beats` heartbeats; each time only the followers in `answering` get and answer its AppendEntries. */
   function beat(leader: string, beats: number, answering: readonly string[]): void {
-    for (let i = 0; i < beats; i++) {
-      cluster.tick(leader, timing.heartbeatIntervalMs);
-      cluster.deliver((m) => m.type === 'rpc.appendEntries' && answering.includes(m.to));
-      cluster.deliver((m) => m.type === 'rpc.appendEntries.reply' && m.to === leader);
-      cluster.take((m) => m.from === leader);
-    }
+    cluster.beat(leader, beats, answering, timing.heartbeatIntervalMs);
   }
 
   it('makes a leader that no majority answered for a minimum election timeout step down, in the same term', () => {

@@ -1,4 +1,4 @@
-import { raftServerMachine, roleOf, type ProposalAnswer, type SnapshotAnswer } from '../../machines/raft-server.machine.ts';
+import { raftServerMachine, roleOf, type ProposalAnswer, type ReadAnswer, type SnapshotAnswer, type TransferAnswer } from '../../machines/raft-server.machine.ts';
 import type { RaftConfig } from '../../src/core/config.ts';
 import type {
   AppendEntries,
@@ -32,6 +32,8 @@ export class PaperCluster {
   readonly restored = new Map<NodeId, Snapshot[]>();
   readonly answers: ProposalAnswer[] = [];
   readonly snapshotAnswers: SnapshotAnswer[] = [];
+  readonly readAnswers: ReadAnswer[] = [];
+  readonly transferAnswers: TransferAnswer[] = [];
   private readonly stateMachines = new Map<NodeId, CommandListMachine>();
   private readonly clocks = new Map<NodeId, VirtualClock>();
   private readonly hosts = new Map<NodeId, ServerHost>();
@@ -39,6 +41,8 @@ export class PaperCluster {
   private readonly disks = new Map<NodeId, PaperDisk>();
   private readonly heldSyncs = new Map<NodeId, (() => void)[]>();
   private readonly errors: unknown[] = [];
+  private pendingReads = 0;
+  private pendingTransfers = 0;
 
   constructor(
     ids: readonly NodeId[],
@@ -77,7 +81,9 @@ export class PaperCluster {
     this.stateMachines.set(id, stateMachine);
     this.restored.set(id, []);
     const host = new ServerHost({
-      input: { id, servers: this.ids, config: this.options.config, randomSeed: this.options.seed ?? 1 },
+      // The paper's Figure 2 elections by default: PreVote (§9.6) and CheckQuorum's vote ignoring
+      // (§4.2.3) only where a test asks for them.
+      input: { id, servers: this.ids, config: { preVote: false, checkQuorum: false, ...this.options.config }, randomSeed: this.options.seed ?? 1 },
       recovered: disk.open(),
       storage: disk.actors(schedule),
       transport: { send: (message) => this.inFlight.push(message) },
@@ -94,6 +100,8 @@ export class PaperCluster {
     const actor = host.actor;
     actor.on('client.proposed', (answer) => this.answers.push(answer));
     actor.on('client.snapshotted', (answer) => this.snapshotAnswers.push(answer));
+    actor.on('client.readReady', (answer) => this.readAnswers.push(answer));
+    actor.on('client.transferred', (answer) => this.transferAnswers.push(answer));
     host.start();
     clock.runDue();
   }
@@ -170,6 +178,16 @@ export class PaperCluster {
     this.throwErrors();
   }
 
+  /** Ticks `leader` `beats` heartbeats of `heartbeatMs`; each time only the followers in `answering` get and answer its AppendEntries; the rest of its messages are lost. */
+  beat(leader: NodeId, beats: number, answering: readonly NodeId[], heartbeatMs: number): void {
+    for (let i = 0; i < beats; i++) {
+      this.tick(leader, heartbeatMs);
+      this.deliver((m) => m.type === 'rpc.appendEntries' && answering.includes(m.to));
+      this.deliver((m) => m.type === 'rpc.appendEntries.reply' && m.to === leader);
+      this.take((m) => m.from === leader);
+    }
+  }
+
   /** Makes `id` time out and start an election now (its whole drawn timeout passes). */
   timeout(id: NodeId): void {
     this.tick(id, this.context(id).electionTimeoutMs);
@@ -194,6 +212,20 @@ export class PaperCluster {
     const requestId = 1000 + this.snapshotAnswers.length;
     this.send(id, { type: 'client.snapshot', requestId });
     return this.snapshotAnswers.find((a) => a.requestId === requestId) ?? null;
+  }
+
+  /** Asks `id` for a read (client.read); returns a function that gives its answer once it came, or null while it waits. */
+  read(id: NodeId): () => ReadAnswer | null {
+    const requestId = 2000 + this.readAnswers.length + this.pendingReads++;
+    this.send(id, { type: 'client.read', requestId });
+    return () => this.readAnswers.find((a) => a.requestId === requestId) ?? null;
+  }
+
+  /** Asks `id` to hand leadership to `to` (client.transfer); returns a function that gives its answer once it came. */
+  transfer(id: NodeId, to: NodeId): () => TransferAnswer | null {
+    const requestId = 3000 + this.transferAnswers.length + this.pendingTransfers++;
+    this.send(id, { type: 'client.transfer', requestId, to });
+    return () => this.transferAnswers.find((a) => a.requestId === requestId) ?? null;
   }
 
   role(id: NodeId): Role | 'failed' {
@@ -291,7 +323,7 @@ export function isMessage<T extends RaftMessage['type']>(type: T, to?: NodeId) {
 
 /** A hand-made RequestVote; the candidate's log is empty unless told. */
 export function requestVote(fields: Pick<RequestVote, 'from' | 'to' | 'term'> & Partial<RequestVote>): RequestVote {
-  return { type: 'rpc.requestVote', lastLogIndex: 0, lastLogTerm: 0, ...fields };
+  return { type: 'rpc.requestVote', lastLogIndex: 0, lastLogTerm: 0, transfer: false, ...fields };
 }
 
 /** A hand-made RequestVote reply, granted unless told. */
@@ -301,14 +333,14 @@ export function requestVoteReply(fields: Pick<RequestVoteReply, 'from' | 'to' | 
 
 /** A hand-made AppendEntries: a heartbeat at the start of the log unless told. */
 export function appendEntries(fields: Pick<AppendEntries, 'from' | 'to' | 'term'> & Partial<AppendEntries>): AppendEntries {
-  return { type: 'rpc.appendEntries', prevLogIndex: 0, prevLogTerm: 0, entries: [], leaderCommit: 0, ...fields };
+  return { type: 'rpc.appendEntries', prevLogIndex: 0, prevLogTerm: 0, entries: [], leaderCommit: 0, round: 0, ...fields };
 }
 
 /** A hand-made AppendEntries reply, a success for nothing unless told. */
 export function appendEntriesReply(
   fields: Pick<AppendEntriesReply, 'from' | 'to' | 'term'> & Partial<AppendEntriesReply>,
 ): AppendEntriesReply {
-  return { type: 'rpc.appendEntries.reply', success: true, prevLogIndex: 0, matchIndex: 0, conflictTerm: 0, conflictIndex: 0, ...fields };
+  return { type: 'rpc.appendEntries.reply', success: true, prevLogIndex: 0, matchIndex: 0, conflictTerm: 0, conflictIndex: 0, round: 0, ...fields };
 }
 
 /** A hand-made InstallSnapshot: the whole of a small snapshot at index 1 in one chunk unless told. */

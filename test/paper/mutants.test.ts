@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { assign, enqueueActions } from 'xstate';
 import { raftServerMachine, replyTo, speak, type RaftServerContext, type RaftServerEvent, type ReplyAnswer } from '../../machines/raft-server.machine.ts';
 import { mutants as simMutants } from '../sim/mutants.ts';
-import { PaperCluster, appendEntries, entriesOfTerms, isMessage } from './harness.ts';
+import { PaperCluster, appendEntries, entriesOfTerms, isMessage, requestVote } from './harness.ts';
 
 /**
  * A test must be able to fail. Each check below runs one scenario of the paper's tests twice: on
@@ -30,6 +30,12 @@ const mutants = {
   keepsVoteInNewTerm: raftServerMachine.provide({
     actions: { adoptTerm: assign(({ event }) => ({ currentTerm: (event as { term: number }).term, leaderId: null })) },
   }),
+  /** §6.4: a read answered without a heartbeat round confirming leadership. */
+  readsWithoutConfirming: simMutants.readsWithoutConfirming,
+  /** §6.4.1: a lease whose followers still vote (no CheckQuorum vote ignoring). */
+  leaseWithoutCheckQuorum: simMutants.leaseWithoutCheckQuorum,
+  /** §9.6: a voter that takes the term of a pre-vote it answers. */
+  preVoteChangesTerm: simMutants.preVoteChangesTerm,
 };
 
 type Machine = typeof raftServerMachine;
@@ -101,7 +107,60 @@ function voteAfterHigherTerm(machine: Machine): string | null {
   return votedFor;
 }
 
+const readTiming = { electionTimeoutMsMin: 200, electionTimeoutMsMax: 300, heartbeatIntervalMs: 50 };
+
+/** Is a read on a freshly elected leader answered before any follower answered a round begun after it? (clients.test.ts) */
+function readAnsweredUnconfirmed(machine: Machine): boolean {
+  cluster = PaperCluster.started(3, { machine, config: { ...readTiming, preVote: true, checkQuorum: true } });
+  cluster.elect('n1');
+  cluster.take();
+  const answered = cluster.read('n1')() !== null;
+  cluster.stop();
+  return answered;
+}
+
+/** Does n2, which n1 (holding a lease) just heartbeat, grant n3's RequestVote of a later term? (clients.test.ts) */
+function votesDuringLease(machine: Machine): boolean {
+  cluster = PaperCluster.started(3, { machine, config: { ...readTiming, preVote: false, checkQuorum: true, readMode: 'lease' } });
+  for (const id of ['n2', 'n3']) cluster.tick(id, readTiming.electionTimeoutMsMin);
+  cluster.take();
+  cluster.elect('n1');
+  cluster.take();
+  cluster.send('n2', requestVote({ from: 'n3', to: 'n2', term: 9, lastLogIndex: 1, lastLogTerm: 1 }));
+  const granted = cluster.take(isMessage('rpc.requestVote.reply')).some((r) => r.voteGranted);
+  cluster.stop();
+  return granted;
+}
+
+/** n2's term after it answers n1's pre-vote for term 1. (clients.test.ts) */
+function termAfterPreVote(machine: Machine): number {
+  cluster = PaperCluster.started(3, { machine, config: { ...readTiming, preVote: true } });
+  cluster.timeout('n1');
+  cluster.deliver(isMessage('rpc.preVote', 'n2'));
+  const term = cluster.context('n2').currentTerm;
+  cluster.stop();
+  return term;
+}
+
 describe('the paper tests can fail', () => {
+  it('tells ReadIndex from a chart that answers reads without confirming leadership (§6.4)', () => {
+    expect(readAnsweredUnconfirmed(raftServerMachine)).toBe(false);
+    expect(readAnsweredUnconfirmed(mutants.readsWithoutConfirming)).toBe(true);
+    // Reference: dissertation section 6.4
+  });
+
+  it('tells a lease from a chart whose followers vote while the leader holds it (§6.4.1)', () => {
+    expect(votesDuringLease(raftServerMachine)).toBe(false);
+    expect(votesDuringLease(mutants.leaseWithoutCheckQuorum)).toBe(true);
+    // Reference: dissertation section 6.4.1
+  });
+
+  it('tells PreVote from a chart whose voters take the pre-vote\'s term (§9.6)', () => {
+    expect(termAfterPreVote(raftServerMachine)).toBe(0);
+    expect(termAfterPreVote(mutants.preVoteChangesTerm)).toBe(1);
+    // Reference: dissertation section 9.6
+  });
+
   it('tells the election restriction from a chart that grants any log (§5.4.1)', () => {
     expect(votesForStaleLog(raftServerMachine)).toBe(false);
     expect(votesForStaleLog(mutants.grantsAnyLog)).toBe(true);

@@ -47,8 +47,12 @@ function n1As(role: Role): PaperCluster {
   return cluster;
 }
 
-/** One message of each of the six types from n3 to n1 in `term`. No request can win n1's vote or log. */
-const higherTermMessages: Record<RaftMessage['type'], (term: number) => RaftMessage> = {
+/**
+ * One message of each type that carries a term to adopt, from n3 to n1 in `term`. No request can
+ * win n1's vote or log. (A PreVote changes no term, and a TimeoutNow makes a candidate: both have
+ * tests of their own.)
+ */
+const higherTermMessages: Record<Exclude<RaftMessage['type'], 'rpc.preVote' | 'rpc.timeoutNow'>, (term: number) => RaftMessage> = {
   // n3's log is empty, so n1 (holding index 1) refuses the vote once it has adopted the term.
   'rpc.requestVote': (term) => requestVote({ from: 'n3', to: 'n1', term }),
   'rpc.requestVote.reply': (term) => requestVoteReply({ from: 'n3', to: 'n1', term, voteGranted: false }),
@@ -57,6 +61,7 @@ const higherTermMessages: Record<RaftMessage['type'], (term: number) => RaftMess
   // The checksum does not match, so n1 takes nothing from it.
   'rpc.installSnapshot': (term) => installSnapshot({ from: 'n3', to: 'n1', term }),
   'rpc.installSnapshot.reply': (term) => installSnapshotReply({ from: 'n3', to: 'n1', term }),
+  'rpc.preVote.reply': (term) => ({ type: 'rpc.preVote.reply', from: 'n3', to: 'n1', term, voteGranted: false }),
 };
 
 describe('terms (§5.1)', () => {

@@ -1,4 +1,4 @@
-import { enqueueActions } from 'xstate';
+import { assign, enqueueActions } from 'xstate';
 import {
   raftServerMachine,
   replyTo,
@@ -9,7 +9,7 @@ import {
   type ReplyAnswer,
 } from '../../machines/raft-server.machine.ts';
 import { quorumIndexOf } from '../../machines/raft-server.machine.ts';
-import type { AppendEntries, InstallSnapshot } from '../../src/protocol/messages.ts';
+import type { AppendEntries, InstallSnapshot, PreVote } from '../../src/protocol/messages.ts';
 
 /**
  * The bugs the paper warns about, each re-introduced by overriding ONE named guard or action of
@@ -94,6 +94,34 @@ export const mutants = {
         if (snapshot === undefined) return;
         context.log.compactThrough(context.log.lastIndex);
         enqueue.assign({ snapshot, pendingSnapshot: null });
+      }),
+    },
+  }),
+
+  /** 8. A leader answers a ReadIndex read without confirming it still leads: no heartbeat round waited for (§6.4). */
+  readsWithoutConfirming: raftServerMachine.provide({
+    actions: {
+      acceptRead: assign(({ context, event }) => {
+        const { requestId } = event as { requestId: number };
+        return { pendingReads: [...context.pendingReads, { requestId, index: Math.max(context.commitIndex, context.termStartIndex), round: 0 }] };
+      }),
+    },
+  }),
+
+  /** 9. Lease reads without CheckQuorum's vote ignoring: followers vote while the leader still holds its lease (§6.4.1, §4.2.3). */
+  leaseWithoutCheckQuorum: raftServerMachine.provide({
+    guards: { isVoteIgnoredInLease: () => false },
+  }),
+
+  /** 10. A voter that answers a pre-vote takes its term, as if it were a RequestVote (§9.6 says nothing changes). */
+  preVoteChangesTerm: raftServerMachine.provide({
+    actions: {
+      reply: enqueueActions(({ context, event, enqueue }, params: { answer: ReplyAnswer }) => {
+        const ctx = context as RaftServerContext;
+        if ((params.answer === 'preVoteGranted' || params.answer === 'preVoteDenied') && (event as PreVote).term > ctx.currentTerm) {
+          enqueue.assign({ currentTerm: (event as PreVote).term, votedFor: null, leaderId: null });
+        }
+        speak(ctx, enqueue, replyTo(ctx, event as RaftServerEvent, params.answer));
       }),
     },
   }),
