@@ -220,6 +220,8 @@ export interface RaftServerContext {
   pendingReads: PendingRead[];
   /** Leader only: the leader transfer under way, or null. */
   transfer: LeaderTransfer | null;
+  /** This leader sent TimeoutNow in its term: the target may still stand (a late TimeoutNow), so no lease for the rest of the term. */
+  handedOverThisTerm: boolean;
   /** A TimeoutNow arrived: the next election is a transfer election (its RequestVotes say so). */
   timeoutNowReceived: boolean;
   /** Candidate only: this election was asked for by the leader (TimeoutNow). */
@@ -742,7 +744,7 @@ export const raftServerMachine = setup({
     becomeLeader: assign(({ context }) => {
       const progress: Record<NodeId, Progress> = {};
       for (const peer of context.peers) progress[peer] = initialProgress(context.log.lastIndex);
-      return { leaderId: context.id, progress, heartbeatsSinceQuorumCheck: 0, leaderContactRecent: true, round: 0, pendingReads: [], transfer: null };
+      return { leaderId: context.id, progress, heartbeatsSinceQuorumCheck: 0, leaderContactRecent: true, round: 0, pendingReads: [], transfer: null, handedOverThisTerm: false };
     }),
     acceptRead: assign(({ context, event }) => {
       const { requestId } = asEvent(event, 'client.read');
@@ -931,6 +933,7 @@ export const raftServerMachine = setup({
       termStartIndex: 0,
       pendingReads: [],
       transfer: null,
+      handedOverThisTerm: false,
       timeoutNowReceived: false,
       campaignTransfer: false,
       failure: null,
@@ -1403,10 +1406,11 @@ export function quorumAckedRound(context: RaftServerContext): number {
  * True while this leader holds a lease (readMode 'lease', §6.4.1): a majority answered a round begun
  * at most leaseTicks heartbeats ago, so for the rest of a minimum election timeout, less the clock
  * drift, those followers ignore elections (CheckQuorum) and no other leader can be chosen. Never
- * while handing over: a transfer election is not ignored.
+ * while handing over, nor for the rest of a term in which TimeoutNow went out: a transfer election
+ * is not ignored, and a late TimeoutNow can start one after the transfer timed out.
  */
 export function isLeaseValid(context: RaftServerContext): boolean {
-  if (context.config.readMode !== 'lease' || context.transfer !== null) return false;
+  if (context.config.readMode !== 'lease' || context.transfer !== null || context.handedOverThisTerm) return false;
   const acked = quorumAckedRound(context);
   return acked > 0 && context.round - acked <= leaseTicks(context.config);
 }
@@ -1439,7 +1443,7 @@ function isCaughtUp(context: RaftServerContext, peer: NodeId): boolean {
 /** Sends the transfer's target TimeoutNow: it starts an election at once, and wins with the most up-to-date log (§3.10). */
 function handOver(context: RaftServerContext, enqueue: Pick<Enqueue, 'emit' | 'assign'>, transfer: LeaderTransfer): void {
   enqueue.emit({ type: 'net.send', message: { type: 'rpc.timeoutNow', from: context.id, to: transfer.to, term: context.currentTerm } });
-  enqueue.assign({ transfer: { ...transfer, timeoutNowSent: true } });
+  enqueue.assign({ transfer: { ...transfer, timeoutNowSent: true }, handedOverThisTerm: true });
   enqueue.emit({ type: 'client.transferred', requestId: transfer.requestId, outcome: 'handedOver', leaderId: context.id });
 }
 

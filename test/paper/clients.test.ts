@@ -336,6 +336,16 @@ describe("lease reads (readMode 'lease', §6.4.1)", () => {
     // Reference: dissertation sections 3.10 and 6.4.1
   });
 
+  it('holds no lease for the rest of a term in which it sent TimeoutNow, even once the transfer timed out: a late TimeoutNow can still start an election', () => {
+    leaseLeader();
+    cluster.transfer('n1', 'n2');
+    cluster.take(isMessage('rpc.timeoutNow'));
+    beat('n1', timing.electionTimeoutMsMax / timing.heartbeatIntervalMs, ['n2', 'n3']);
+    expect(cluster.transferAnswers.map((a) => a.outcome)).toEqual(['handedOver', 'timedOut']);
+    expect(cluster.read('n1')()).toBeNull();
+    // Reference: dissertation sections 3.10 and 6.4.1
+  });
+
   it('starts a lease-mode server ignoring elections for a minimum election timeout: it may have answered a leader just before it crashed', () => {
     started(3, { readMode: 'lease', preVote: false });
     cluster.send('n2', requestVote({ from: 'n3', to: 'n2', term: 1 }));
