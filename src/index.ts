@@ -3,6 +3,7 @@
  * the errors it reports. Check `error.code`, never `instanceof`, for errors from another thread.
  */
 export { LocalCluster, leaderOf, stateShown } from './cluster/local-cluster.ts';
+export { ClusterSession, type SessionOptions, type SessionProposeOptions } from './cluster/session.ts';
 export type {
   AppliedEntry,
   BusTap,

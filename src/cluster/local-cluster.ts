@@ -16,6 +16,8 @@ import type { ServerInspectionEvent } from '../host/inspection-events.ts';
 import { logTailEntriesMax } from '../host/worker-inspection.ts';
 export type { ServerInspectionEvent } from '../host/inspection-events.ts';
 import { ServerWorker, type DecidedOutcome } from './server-worker.ts';
+import { ClusterSession, type SessionOptions } from './session.ts';
+import { hasSessionMagic } from '../host/sessions.ts';
 
 export type { BusTap, BusTapEvent } from '../bus/network-protocol.ts';
 export type { NetworkStats } from '../bus/network-counters.ts';
@@ -54,6 +56,8 @@ export interface ClusterOptions {
   readonly readMode?: 'readIndex' | 'lease';
   /** For readMode 'lease': the fraction of a minimum election timeout given up to clock drift. Default 0.1. */
   readonly clockDriftBound?: number;
+  /** A client session (session()) with no command in this many log entries expires, on every server alike. Default 100,000. */
+  readonly sessionExpiryEntries?: number;
   /**
    * Each server snapshots its state machine once this many entries were applied since its last
    * snapshot, and compacts its log behind it (paper §7). 0: only on snapshot(id). Default 10,000.
@@ -351,6 +355,26 @@ export class LocalCluster {
   }
 
   /**
+   * A client session (dissertation §6.3): `session.propose(command)` finds the leader, retries on
+   * NotLeader and Timeout with the same sequence number, and resolves once the command was applied,
+   * exactly once, however many times it was sent. Opening one commits a register entry (its index is
+   * the session's id); `{ id }` resumes one. Sessions expire after `sessionExpiryEntries` log entries
+   * without a command, and live in snapshots.
+   */
+  session(options: SessionOptions = {}): Promise<ClusterSession> {
+    this.#checkRunning();
+    return ClusterSession.open(
+      {
+        nodeIds: this.nodeIds,
+        proposeEnvelope: (id, envelope, timeoutMs) =>
+          this.#wait(id, 'envelope', envelope, timeoutMs, (server, owned, onDecided) => server.submitAndWait(owned, onDecided)),
+        findLeader: async () => leaderOf(await Promise.all(this.nodeIds.map((id) => this.status(id))))?.id ?? null,
+      },
+      options,
+    );
+  }
+
+  /**
    * Runs the read-only `query` on `id`'s state machine without a log entry (ReadIndex, dissertation
    * §6.4): `id` must lead; it records its commit index, confirms it still leads with one heartbeat
    * round answered by a majority (shared by the reads that wait together; with `readMode: 'lease'`,
@@ -367,7 +391,7 @@ export class LocalCluster {
   /** One proposeAndWait or read: checked, sent, and settled by the worker's answer or by the deadline sweep, whichever comes first. */
   #wait(
     id: NodeId,
-    what: 'command' | 'read',
+    what: 'command' | 'read' | 'envelope',
     bytes: Uint8Array,
     timeoutMs: number | undefined,
     send: (server: ServerWorker, owned: Uint8Array, onDecided: (outcome: DecidedOutcome) => void) => void,
@@ -375,7 +399,7 @@ export class LocalCluster {
     return new Promise<CommittedResult>((resolve, reject) => {
       this.#checkRunning();
       this.#known(id);
-      const owned = checkCommand(bytes, what === 'read' ? 'query' : 'command');
+      const owned = what === 'envelope' ? bytes : checkCommand(bytes, what === 'read' ? 'query' : 'command');
       const waitMs = timeoutMs ?? proposeAndWaitMsDefault;
       if (!Number.isFinite(waitMs) || waitMs <= 0) {
         throw new RaftchartError('InvalidOptions', `timeoutMs must be a positive number of milliseconds, got ${describe(timeoutMs)}.`);
@@ -383,7 +407,7 @@ export class LocalCluster {
       const verb = what === 'read' ? 'read' : 'propose';
       const server = this.#servers.get(id);
       if (server === undefined) return reject(new RaftchartError('NotLeader', `${id} is not running: ${verb} on the leader (see status()).`, { id, leaderId: null }));
-      const waiter: Waiter = { id, what, deadline: performance.now() + waitMs, timeoutMs: waitMs, resolve, reject };
+      const waiter: Waiter = { id, what: what === 'read' ? 'read' : 'command', deadline: performance.now() + waitMs, timeoutMs: waitMs, resolve, reject };
       this.#waiters.add(waiter);
       this.#waiterSweep ??= setInterval(() => this.#sweepWaiters(), waiterSweepMs);
       send(server, owned, (outcome) => {
@@ -736,6 +760,9 @@ function checkCommand(command: unknown, what: 'command' | 'query' = 'command'): 
       bytes: command.byteLength,
     });
   }
+  if (what === 'command' && hasSessionMagic(command)) {
+    throw new RaftchartError('InvalidCommand', "a command may not begin with the bytes 0xFF 'R' 'C' 'S' (a session envelope's): propose it through session(), or change its first byte.");
+  }
   const whole = command.byteOffset === 0 && command.byteLength === command.buffer.byteLength && command.constructor === Uint8Array;
   return whole ? command : new Uint8Array(command);
 }
@@ -784,6 +811,9 @@ function resolveOptions(options: ClusterOptions): ResolvedOptions {
   if (options.onInspectionEvent !== undefined && typeof options.onInspectionEvent !== 'function') {
     throw invalid('onInspectionEvent', 'must be a function (event) => void');
   }
+  if (options.sessionExpiryEntries !== undefined && !(Number.isSafeInteger(options.sessionExpiryEntries) && options.sessionExpiryEntries > 0)) {
+    throw invalid('sessionExpiryEntries', `must be a whole number > 0, got ${String(options.sessionExpiryEntries)}`);
+  }
   for (const key of ['snapshotEvery', 'snapshotKeepEntries'] as const) {
     const value = options[key];
     if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0)) throw invalid(key, `must be a whole number >= 0, got ${String(value)}`);
@@ -796,6 +826,7 @@ function resolveOptions(options: ClusterOptions): ResolvedOptions {
     preVote: options.preVote ?? true,
     readMode: options.readMode ?? 'readIndex',
     ...(options.clockDriftBound === undefined ? {} : { clockDriftBound: options.clockDriftBound }),
+    ...(options.sessionExpiryEntries === undefined ? {} : { sessionExpiryEntries: options.sessionExpiryEntries }),
     ...(options.snapshotEvery === undefined ? {} : { snapshotEvery: options.snapshotEvery }),
     ...(options.snapshotKeepEntries === undefined ? {} : { snapshotKeepEntries: options.snapshotKeepEntries }),
   };

@@ -45,6 +45,11 @@ export interface RaftConfig {
   readonly readMode: 'readIndex' | 'lease';
   /** Lease reads assume the servers' clocks run at rates within this fraction of each other, in [0, 1). */
   readonly clockDriftBound: number;
+  /**
+   * Client sessions (dissertation §6.3; src/host/sessions.ts): a session with no command in this
+   * many log entries expires, on every server at the same entry (by log index, never a clock).
+   */
+  readonly sessionExpiryEntries: number;
 }
 
 export const defaultRaftConfig: RaftConfig = {
@@ -61,6 +66,7 @@ export const defaultRaftConfig: RaftConfig = {
   preVote: true,
   readMode: 'readIndex',
   clockDriftBound: 0.1,
+  sessionExpiryEntries: 100_000,
 };
 
 type NumericOption = Exclude<keyof RaftConfig, 'checkQuorum' | 'preVote' | 'readMode' | 'clockDriftBound'>;
@@ -94,6 +100,7 @@ export function resolveRaftConfig(partial: Partial<RaftConfig> = {}): RaftConfig
     'appendBytesMax',
     'inflightMax',
     'snapshotChunkBytesMax',
+    'sessionExpiryEntries',
   ];
   for (const key of positiveIntegers) {
     const value = config[key];

@@ -6,6 +6,8 @@ import type { StorageActors } from '../io/storage-actors.ts';
 import type { RaftMessage } from '../protocol/messages.ts';
 import type { Entry, NodeId, RecoveredState } from '../protocol/types.ts';
 import { asBatch, isRaftMessageFor } from '../protocol/validate.ts';
+import { resolveRaftConfig } from '../core/config.ts';
+import { SessionStateMachine } from './sessions.ts';
 import { canSnapshot, queryOne, serveStateMachine, type StateMachine, type StateMachineHooks } from './state-machine-host.ts';
 
 /**
@@ -43,6 +45,11 @@ export interface ServerHostOptions {
   readonly storage: StorageActors;
   readonly transport: Transport;
   readonly stateMachine: StateMachine;
+  /**
+   * True when `stateMachine` already holds its session layer (a SessionStateMachine inside it: the
+   * simulator digests every entry above it); default false: the host wraps it in one.
+   */
+  readonly sessionsIncluded?: boolean;
   /** The actor's clock; default XState's (real timers). */
   readonly clock?: Clock;
   /** The chart to run: the real one, or a mutant made with `raftServerMachine.provide(...)`. */
@@ -146,8 +153,11 @@ export class ServerHost {
 
   constructor(options: ServerHostOptions) {
     this.id = options.input.id;
-    this.snapshots = canSnapshot(options.stateMachine);
-    this.#stateMachine = options.stateMachine;
+    // Sessions (§6.3) live in the state-machine layer, around the user's machine.
+    const stateMachine =
+      options.sessionsIncluded === true ? options.stateMachine : new SessionStateMachine(options.stateMachine, resolveRaftConfig(options.input.config).sessionExpiryEntries);
+    this.snapshots = canSnapshot(stateMachine);
+    this.#stateMachine = stateMachine;
     const durableLog = durableLogMachine.provide({ actors: options.storage });
     const machine = (options.machine ?? raftServerMachine).provide({ actors: { durableLog } });
     this.actor = createActor(machine, {
@@ -157,7 +167,7 @@ export class ServerHost {
     });
     const hooks = options.hooks ?? {};
     this.actor.on('net.send', ({ message }) => options.transport.send(message));
-    serveStateMachine(this.actor, options.stateMachine, {
+    serveStateMachine(this.actor, stateMachine, {
       onApplied: (entries, results) => {
         hooks.onApplied?.(entries, results);
         if (this.#waiting.length > 0) this.#decide(entries, results);

@@ -3,43 +3,35 @@ import type { Entry } from '../protocol/types.ts';
 
 /**
  * The simulator's state machine: how many entries it applied and a running digest of them
- * (FNV-1a over each entry's index, term, kind and command), and the registers the simulated
- * key-value clients write. Its snapshot is those two numbers (and the registers), so the
- * invariant checker can tell whether a snapshot at index i is exactly entries 1..i applied (State
- * Machine Safety across snapshots) by keeping the same digest over the committed entries.
+ * (FNV-1a over each entry's index, term, kind and command), around an optional inner machine
+ * that gets every entry next (the simulator's: the session layer over the key-value clients'
+ * registers). Its snapshot is those two numbers (12 bytes), then the inner machine's snapshot, so
+ * the invariant checker can tell whether a snapshot at index i is exactly entries 1..i applied
+ * (State Machine Safety across snapshots) by keeping the same digest over the committed entries.
  */
 export class DigestStateMachine implements StateMachine {
   applied = 0;
   digest = digestSeed;
-  /** The simulated key-value clients' registers: commands `{"op":"set"|"get","key":K,"value":V}` (JSON) act on them. */
-  #registers = new Map<string, string>();
+
+  constructor(private readonly inner: StateMachine | null = null) {}
 
   apply(entry: Entry): unknown {
     this.applied++;
     this.digest = digestAfter(this.digest, entry);
-    if (entry.kind !== 'command' || entry.command[0] !== openBrace) return this.applied;
-    const op = decodeRegisterOp(entry.command);
-    if (op === null) return this.applied;
-    const previous = this.#registers.get(op.key) ?? null;
-    if (op.op === 'set' && op.value !== undefined) this.#registers.set(op.key, op.value);
-    return previous;
+    return this.inner === null ? this.applied : this.inner.apply(entry);
   }
 
-  /** A read (ReadIndex or lease): a get of one register, `{"op":"get","key":K}` → its value or null. */
   query(bytes: Uint8Array): unknown {
-    const op = decodeRegisterOp(bytes);
-    if (op === null || op.op !== 'get') return { error: 'a query is {"op":"get","key":K}' };
-    return this.#registers.get(op.key) ?? null;
+    return this.inner?.query?.(bytes);
   }
 
-  /** The digest's 12 bytes, then (when any register is set) the registers as JSON. */
   snapshot(): Uint8Array {
     const digest = encodeDigestSnapshot(this.applied, this.digest);
-    if (this.#registers.size === 0) return digest;
-    const registers = new TextEncoder().encode(JSON.stringify([...this.#registers]));
-    const bytes = new Uint8Array(digest.byteLength + registers.byteLength);
+    const inner = this.inner?.snapshot?.();
+    if (inner === undefined) return digest;
+    const bytes = new Uint8Array(digestSnapshotBytes + inner.byteLength);
     bytes.set(digest);
-    bytes.set(registers, digest.byteLength);
+    bytes.set(inner, digestSnapshotBytes);
     return bytes;
   }
 
@@ -48,16 +40,57 @@ export class DigestStateMachine implements StateMachine {
     if (decoded === null) throw new TypeError(`not a digest snapshot: ${bytes.byteLength} bytes`);
     this.applied = decoded.applied;
     this.digest = decoded.digest;
-    const rest = bytes.subarray(digestSnapshotBytes);
-    this.#registers = new Map(rest.byteLength === 0 ? [] : (JSON.parse(new TextDecoder().decode(rest)) as [string, string][]));
+    this.inner?.restore?.(bytes.subarray(digestSnapshotBytes));
   }
 }
 
-const openBrace = 0x7b;
+/**
+ * The simulated key-value clients' registers: `{"op":"set"|"get","key":K,"value":V}` (JSON);
+ * anything else changes nothing. Every value the clients write is unique, so a value set twice is
+ * a command applied twice: `onAppliedTwice` hears it (exactly once, §6.3).
+ */
+export class RegisterMachine implements StateMachine {
+  #registers = new Map<string, string>();
+  #written = new Set<string>();
+
+  constructor(private readonly onAppliedTwice: (value: string) => void = () => {}) {}
+
+  apply(entry: Entry): unknown {
+    if (entry.kind !== 'command') return null;
+    const op = decodeRegisterOp(entry.command);
+    if (op === null) return null;
+    const previous = this.#registers.get(op.key) ?? null;
+    if (op.op === 'set' && op.value !== undefined) {
+      if (this.#written.has(op.value)) this.onAppliedTwice(op.value);
+      this.#written.add(op.value);
+      this.#registers.set(op.key, op.value);
+    }
+    return previous;
+  }
+
+  /** A read (ReadIndex or lease): `{"op":"get","key":K}` → its value or null. */
+  query(bytes: Uint8Array): unknown {
+    const op = decodeRegisterOp(bytes);
+    if (op === null || op.op !== 'get') return { error: 'a query is {"op":"get","key":K}' };
+    return this.#registers.get(op.key) ?? null;
+  }
+
+  snapshot(): Uint8Array {
+    return new TextEncoder().encode(JSON.stringify([[...this.#registers], [...this.#written]]));
+  }
+
+  restore(bytes: Uint8Array): void {
+    const [registers, written] = JSON.parse(new TextDecoder().decode(bytes)) as [[string, string][], string[]];
+    this.#registers = new Map(registers);
+    this.#written = new Set(written);
+  }
+}
+
 const digestSnapshotBytes = 12;
 
 /** A register command or query of the simulator's key-value clients, or null for anything else. */
 export function decodeRegisterOp(bytes: Uint8Array): { op: 'set' | 'get'; key: string; value?: string } | null {
+  if (bytes[0] !== 0x7b) return null;
   try {
     const parsed = JSON.parse(new TextDecoder().decode(bytes)) as { op?: unknown; key?: unknown; value?: unknown };
     if ((parsed.op !== 'set' && parsed.op !== 'get') || typeof parsed.key !== 'string') return null;
@@ -86,7 +119,7 @@ function mix(h: number, value: number): number {
 }
 
 export function encodeDigestSnapshot(applied: number, digest: number): Uint8Array {
-  const bytes = new Uint8Array(12);
+  const bytes = new Uint8Array(digestSnapshotBytes);
   const view = new DataView(bytes.buffer);
   view.setFloat64(0, applied, true);
   view.setUint32(8, digest, true);

@@ -14,6 +14,7 @@ export type InvariantName =
   | 'Durability'
   | 'PreVote'
   | 'Lease Safety'
+  | 'Exactly Once'
   | 'Linearizability'
   | 'Liveness'
   | 'Assertion';

@@ -5,8 +5,9 @@ import { resolveRaftConfig } from '../core/config.ts';
 import { Random } from '../core/random.ts';
 import type { RaftMessage } from '../protocol/messages.ts';
 import type { Entry, NodeId } from '../protocol/types.ts';
-import { DigestStateMachine } from './digest-state-machine.ts';
+import { DigestStateMachine, RegisterMachine } from './digest-state-machine.ts';
 import { checkLinearizable, type Operation } from './linearizability.ts';
+import { SessionStateMachine, encodeSessionCommand, encodeSessionRegister, isSessionError } from '../host/sessions.ts';
 import { InvariantChecker, InvariantViolation, type InvariantName, type ServerView } from './invariants.ts';
 import { ServerHost, type ProposalOutcome } from '../host/server-host.ts';
 import { VirtualClock } from './virtual-clock.ts';
@@ -42,6 +43,8 @@ export interface SimOptions {
   readonly config?: Partial<RaftConfig>;
   /** The chart to run (default the real one); tests pass mutants made with `.provide(...)`. */
   readonly machine?: typeof raftServerMachine;
+  /** The session layer around the clients' registers (default the real one); tests pass a mutant subclass. */
+  readonly sessionTable?: typeof SessionStateMachine;
   /** Every event as it happens, for `raftchart sim --trace`. */
   readonly trace?: (line: string) => void;
 }
@@ -105,12 +108,21 @@ const kvKeys = ['x', 'y'];
 const linearizabilityStepsMax = 2_000_000;
 /** A key-value client gives up on an operation unanswered this long (shorter than the log client's: the faults come and go faster than a second). */
 const kvTimeoutMs = 250;
+/** A writer sends a set in its session at most this many times before it records the outcome as unknown. */
+const kvSessionAttemptsMax = 4;
 
 /** One key-value client operation: a set or a get through the log, or a read() (ReadIndex or lease). */
 interface KvOperation extends Operation {
   via: 'log' | 'read';
-  /** The server asked. */
+  /** The server asked last, when, and how many times. */
   to: NodeId;
+  sentAt: number;
+  attempts: number;
+  /** Refused: send again at the client's next step. */
+  retryNow: boolean;
+  readonly bytes: Uint8Array;
+  /** A writer's set travels in its session's envelope (the same bytes on every attempt); null otherwise. */
+  readonly envelope: Uint8Array | null;
   returnedAt: number | null;
   value: string | null;
   /** Settled: answered, known not to have happened (dropped from the history), or given up on (indeterminate). */
@@ -186,6 +198,9 @@ class Simulation {
   private readonly kvOutstanding = new Map<string, KvOperation>();
   /** Each key-value client's own idea of the leader: clients that disagree reach different servers, as real ones do. */
   private readonly kvLeaders = new Map<string, NodeId>();
+  /** The writers' sessions (§6.3): id, next sequence number, and what they confirmed. */
+  private readonly kvSessions = new Map<string, { id: number; seqNext: number; ackedThrough: number; answered: Set<number>; seqs: Map<string, number> }>();
+  private readonly kvRegistering = new Set<string>();
   private kvValueNext = 1;
   private readonly kvRandom: Random;
   /** What the linearizability check of the run found: 'ok', 'unchecked' (search budget spent), or null before the end. */
@@ -307,31 +322,52 @@ class Simulation {
   private kvStep(client: string): void {
     const outstanding = this.kvOutstanding.get(client);
     if (outstanding !== undefined) {
-      if (this.clock.now - outstanding.invokedAt <= kvTimeoutMs) return;
+      if (!outstanding.retryNow && this.clock.now - outstanding.sentAt <= kvTimeoutMs) return;
+      // A set in a session is sent again, the same bytes (same sequence number), to whoever leads now (§6.3).
+      if (outstanding.envelope !== null && outstanding.attempts < kvSessionAttemptsMax) return this.kvSend(outstanding);
       this.kvGiveUp(outstanding);
     }
-    const r = this.kvRandom;
-    const to = this.kvLeaders.get(client) ?? r.pick(this.ids);
-    const host = this.serverOf(to).host;
-    if (host === null) {
-      this.kvLeaders.delete(client);
-      return;
-    }
-    this.kvLeaders.set(client, to);
-    const key = r.pick(kvKeys);
     const writer = client.startsWith('w');
     if (writer && this.lull && this.faultsOn) return;
-    const choice = r.int(0, 9);
-    const kind = writer && choice < 6 ? 'set' : 'get';
+    const session = this.kvSessions.get(client);
+    if (writer && session === undefined) return this.kvRegister(client);
+    const r = this.kvRandom;
+    const key = r.pick(kvKeys);
+    const kind = writer && r.int(0, 9) < 6 ? 'set' : 'get';
     const via = writer ? 'log' : 'read';
     const value = kind === 'set' ? `${client}${this.kvValueNext++}` : null;
-    const op: KvOperation = { client, kind, key, value, invokedAt: this.clock.now, returnedAt: null, via, to, settled: false };
+    const bytes = new TextEncoder().encode(JSON.stringify(kind === 'set' ? { op: 'set', key, value } : { op: 'get', key }));
+    let envelope: Uint8Array | null = null;
+    if (kind === 'set' && session !== undefined) {
+      const seq = session.seqNext++;
+      envelope = encodeSessionCommand(session.id, seq, session.ackedThrough, bytes);
+      session.seqs.set(value as string, seq);
+    }
+    const op: KvOperation = { client, kind, key, value, invokedAt: this.clock.now, returnedAt: null, via, to: '', sentAt: 0, attempts: 0, retryNow: false, bytes, envelope, settled: false };
     this.kvHistory.push(op);
     this.kvOutstanding.set(client, op);
-    this.note(() => `${client} → ${to}: ${kind === 'set' ? `set ${key}=${value}` : `get ${key}`} (${via === 'read' ? 'read()' : 'through the log'})`);
-    const bytes = new TextEncoder().encode(JSON.stringify(kind === 'set' ? { op: 'set', key, value } : { op: 'get', key }));
-    if (via === 'read') {
-      host.read([bytes], (outcome) =>
+    this.kvSend(op);
+  }
+
+  /** Sends (or sends again) `op` to the server its client believes leads. */
+  private kvSend(op: KvOperation): void {
+    const to = this.kvLeaders.get(op.client) ?? this.kvRandom.pick(this.ids);
+    const host = this.serverOf(to).host;
+    op.to = to;
+    op.sentAt = this.clock.now;
+    op.attempts++;
+    op.retryNow = false;
+    if (host === null) {
+      this.kvLeaders.delete(op.client);
+      op.retryNow = true;
+      if (op.envelope === null) this.kvDrop(op);
+      return;
+    }
+    this.kvLeaders.set(op.client, to);
+    const what = op.kind === 'set' ? `set ${op.key}=${op.value}` : `get ${op.key}`;
+    this.note(() => `${op.client} → ${to}: ${what} (${op.via === 'read' ? 'read()' : op.envelope === null ? 'through the log' : `session, attempt ${op.attempts}`})`);
+    if (op.via === 'read') {
+      host.read([op.bytes], (outcome) =>
         this.guarded(() => {
           if (outcome.failure === null) this.kvReturn(op, outcome.results[0] as string | null);
           else this.kvFailed(op, outcome.failure.leaderId, to);
@@ -339,16 +375,40 @@ class Simulation {
       );
       return;
     }
-    host.propose([bytes], {
+    host.propose([op.envelope ?? op.bytes], {
       onAppended: (answer) =>
         this.guarded(() => {
-          // Not appended: it never happens.
+          // Not appended: this attempt never happens.
           if (!answer.isLeader) this.kvFailed(op, answer.leaderId, to, true);
         }),
       onDecided: (outcome) =>
         this.guarded(() => {
-          if (outcome.failure === null) this.kvReturn(op, kind === 'set' ? value : (outcome.results[0] as string | null));
-          else this.kvFailed(op, outcome.failure.leaderId, to);
+          if (outcome.failure !== null) return this.kvFailed(op, outcome.failure.leaderId, to);
+          const result = outcome.results[0];
+          if (isSessionError(result)) throw new InvariantViolation('Exactly Once', `${op.client}'s session was refused: ${result.message}`);
+          this.kvReturn(op, op.kind === 'set' ? op.value : (result as string | null));
+        }),
+    });
+  }
+
+  /** Opens `client`'s session: a register entry, whose index is its id (§6.3). */
+  private kvRegister(client: string): void {
+    if (this.kvRegistering.has(client)) return;
+    const to = this.kvLeaders.get(client) ?? this.kvRandom.pick(this.ids);
+    const host = this.serverOf(to).host;
+    if (host === null) return;
+    this.kvRegistering.add(client);
+    this.clock.setTimeout(() => this.kvRegistering.delete(client), kvTimeoutMs);
+    host.propose([encodeSessionRegister()], {
+      onDecided: (outcome) =>
+        this.guarded(() => {
+          if (outcome.failure !== null || this.kvSessions.has(client)) {
+            this.kvLeaders.delete(client);
+            return;
+          }
+          const { session } = outcome.results[0] as { session: number };
+          this.kvSessions.set(client, { id: session, seqNext: 1, ackedThrough: 0, answered: new Set(), seqs: new Map() });
+          this.note(`${client} opens session ${session}`);
         }),
     });
   }
@@ -360,14 +420,27 @@ class Simulation {
     op.value = value;
     this.kvOutstanding.delete(op.client);
     this.note(() => `${op.client} ← ${op.kind} ${op.key} = ${String(value)}`);
+    const session = this.kvSessions.get(op.client);
+    const seq = op.value === null ? undefined : session?.seqs.get(op.value);
+    if (session !== undefined && seq !== undefined) {
+      session.seqs.delete(op.value as string);
+      session.answered.add(seq);
+      while (session.answered.has(session.ackedThrough + 1)) session.answered.delete(++session.ackedThrough);
+    }
   }
 
   /** Refused or lost: a get constrains nothing and is dropped; a set that was never appended is dropped too, else its outcome is unknown. */
   private kvFailed(op: KvOperation, leaderId: NodeId | null, to: NodeId, neverAppended = false): void {
-    if (op.settled) return;
+    if (op.settled || op.to !== to) return;
     if (leaderId !== null && leaderId !== to) this.kvLeaders.set(op.client, leaderId);
     else this.kvLeaders.delete(op.client);
-    if (op.kind === 'get' || neverAppended) this.kvDrop(op);
+    // A set in a session is retried (next step), never given up at the first refusal.
+    if (op.envelope !== null && op.attempts < kvSessionAttemptsMax) {
+      op.retryNow = true;
+      return;
+    }
+    // A set sent more than once (a session's) may have been appended by an earlier attempt.
+    if (op.kind === 'get' || (neverAppended && op.attempts === 1)) this.kvDrop(op);
     else this.kvGiveUp(op);
   }
 
@@ -375,6 +448,13 @@ class Simulation {
     if (op.settled) return;
     op.settled = true;
     this.kvLeaders.delete(op.client);
+    // A session's given-up number counts as answered: the client will not send it again.
+    const session = this.kvSessions.get(op.client);
+    const seq = op.value === null ? undefined : session?.seqs.get(op.value);
+    if (session !== undefined && seq !== undefined) {
+      session.answered.add(seq);
+      while (session.answered.has(session.ackedThrough + 1)) session.answered.delete(++session.ackedThrough);
+    }
     this.kvOutstanding.delete(op.client);
     if (op.kind === 'get') this.kvDrop(op);
     else this.note(() => `${op.client} gives up on set ${op.key}=${op.value}: outcome unknown`);
@@ -410,7 +490,15 @@ class Simulation {
       recovered: server.disk.recover(),
       storage: virtualDiskActors(server.disk, scheduleOn(this.clock), () => this.diskRandom.int(0, this.syncLatencyMsMax)),
       transport: { send: (message) => this.guarded(() => this.send(server, message)) },
-      stateMachine: new DigestStateMachine(),
+      stateMachine: new DigestStateMachine(
+        new (this.options.sessionTable ?? SessionStateMachine)(
+          new RegisterMachine((value) =>
+            this.errors.push(new InvariantViolation('Exactly Once', `${server.id} applied the set of ${value} twice: a retried command in a session must be answered from the session table`)),
+          ),
+          this.config.sessionExpiryEntries,
+        ),
+      ),
+      sessionsIncluded: true,
       clock: this.clock,
       ...(this.options.machine === undefined ? {} : { machine: this.options.machine }),
       hooks: {

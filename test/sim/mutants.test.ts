@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { simulate, type SimReport } from '../../src/sim/simulate.ts';
-import { mutants, type MutantName } from './mutants.ts';
+import { mutants, sessionMutants, type MutantName } from './mutants.ts';
 
 /**
  * Each bug the paper warns about, re-introduced by overriding one named guard or action, must be
@@ -34,4 +34,15 @@ describe('the simulator catches the bugs the paper warns about', () => {
       console.log(`${c.mutant}: seed ${caught?.seed} broke ${caught?.violation?.invariant}: ${caught?.violation?.detail.split('\n')[0]}`);
     });
   }
+});
+
+describe('the simulator catches a broken session table', () => {
+  it('catches a server that forgets its session table when it restores a snapshot (§6.3) within 50 seeds', () => {
+    let caught: SimReport | null = null;
+    for (let seed = 1; seed <= 50 && caught === null; seed++) {
+      const report = simulate({ seed, nodes: 3, durationMs: 3000, sessionTable: sessionMutants.forgetsSessionsOnRestore });
+      if (report.violation !== null) caught = report;
+    }
+    expect(caught?.violation?.invariant).toBe('Exactly Once');
+  });
 });

@@ -10,6 +10,7 @@ import {
 } from '../../machines/raft-server.machine.ts';
 import { quorumIndexOf } from '../../machines/raft-server.machine.ts';
 import type { AppendEntries, InstallSnapshot, PreVote } from '../../src/protocol/messages.ts';
+import { SessionStateMachine, splitSessionSnapshot } from '../../src/host/sessions.ts';
 
 /**
  * The bugs the paper warns about, each re-introduced by overriding ONE named guard or action of
@@ -128,3 +129,13 @@ export const mutants = {
 };
 
 export type MutantName = keyof typeof mutants;
+
+/** Mutants of the state-machine layer (not the chart): a subclass of the session table overriding one method. */
+export const sessionMutants = {
+  /** 11. A restored server forgets its session table (§6.3): a retry of a command applied before the snapshot is applied again. */
+  forgetsSessionsOnRestore: class extends SessionStateMachine {
+    override restore(bytes: Uint8Array): void {
+      super.restore?.(splitSessionSnapshot(bytes).user);
+    }
+  },
+};
