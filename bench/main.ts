@@ -6,6 +6,7 @@ import { runClusterBench } from './cluster-bench.ts';
 import { clusterBenchUsage, parseClusterBenchArgs } from './cluster-bench-options.ts';
 import { runLogBench } from './log-bench.ts';
 import { parseSoakArgs, runSoak, soakUsage } from './soak.ts';
+import { runReadBench } from './read-bench.ts';
 
 /**
  * `npm run bench -- [cluster] [options]`: the cluster benchmark (raftchart against etcd, with the
@@ -16,6 +17,7 @@ import { parseSoakArgs, runSoak, soakUsage } from './soak.ts';
 const usage = `usage: npm run bench -- [cluster] [options]     raftchart (and etcd when on PATH) under closed-loop load
        npm run bench -- log [--quick] [--dir DIR]  durable-log chart + WAL beside a raw append + fdatasync loop
        npm run bench -- soak [--minutes N] [--quick]  a cluster under load for minutes: memory, disk, restart (snapshots)
+       npm run bench -- reads [--quick]            read() (ReadIndex, lease) beside reads through the log and etcd's Range
 
 ${clusterBenchUsage}
 
@@ -32,6 +34,7 @@ async function main(argv: readonly string[]): Promise<number> {
   try {
     if (suite === 'log') return await logSuite(rest);
     if (suite === 'soak') return await soakSuite(rest);
+    if (suite === 'reads') return await readsSuite(rest);
     const options = parseClusterBenchArgs(suite === 'cluster' ? rest : argv, resultsDir);
     if (options.help) {
       console.log(usage);
@@ -53,6 +56,16 @@ async function logSuite(argv: readonly string[]): Promise<number> {
     return 0;
   }
   await runLogBench({ quick: values.quick, parentDir: values.dir, resultsDir, print: (line) => console.log(line) });
+  return 0;
+}
+
+async function readsSuite(argv: readonly string[]): Promise<number> {
+  const values = parseLogArgs(argv);
+  if (values.help) {
+    console.log(usage);
+    return 0;
+  }
+  await runReadBench({ quick: values.quick, resultsDir }, (line) => console.log(line));
   return 0;
 }
 

@@ -766,8 +766,10 @@ export const raftServerMachine = setup({
         }
       }
       enqueue.assign({ pendingReads: waiting });
-      // Reads that arrived while a round was out share the next one, begun as soon as that one is answered.
-      if (acked >= context.round && waiting.some((read) => read.round > context.round)) startRound(context, enqueue);
+      // Reads that need a round begun after they arrived get one at once, beside any still out
+      // (pipelined, as etcd-io/raft sends a heartbeat per ReadIndex): the host hands over a turn's
+      // reads as one client.read, so they share it.
+      if (waiting.some((read) => read.round > context.round)) startRound(context, enqueue);
     }),
     refuseRead: emit(({ context, event }): RaftServerEmitted => ({
       type: 'client.readReady',
@@ -1420,7 +1422,7 @@ function hasReadWork(context: RaftServerContext): boolean {
   const acked = quorumAckedRound(context);
   for (const read of context.pendingReads) {
     if (read.round <= acked && read.index <= context.lastApplied) return true;
-    if (read.round > context.round && acked >= context.round) return true;
+    if (read.round > context.round) return true;
   }
   return false;
 }
