@@ -766,10 +766,10 @@ export const raftServerMachine = setup({
         }
       }
       enqueue.assign({ pendingReads: waiting });
-      // Reads that need a round begun after they arrived get one at once, beside any still out
-      // (pipelined, as etcd-io/raft sends a heartbeat per ReadIndex): the host hands over a turn's
-      // reads as one client.read, so they share it.
-      if (waiting.some((read) => read.round > context.round)) startRound(context, enqueue);
+      // Reads that need a round begun after they arrived get one at once, beside those still out,
+      // up to readRoundsAheadMax unanswered (pipelined, as etcd-io/raft sends a heartbeat per
+      // ReadIndex); past that they share the next. The host hands over a turn's reads as one client.read.
+      if (context.round - acked < readRoundsAheadMax && waiting.some((read) => read.round > context.round)) startRound(context, enqueue);
     }),
     refuseRead: emit(({ context, event }): RaftServerEmitted => ({
       type: 'client.readReady',
@@ -1417,12 +1417,15 @@ export function isLeaseValid(context: RaftServerContext): boolean {
   return acked > 0 && context.round - acked <= leaseTicks(context.config);
 }
 
-/** True when some pending read can be answered, or needs a round and none is out. */
+/** Heartbeat rounds a leader keeps unanswered at once for reads before later reads wait to share the next. */
+export const readRoundsAheadMax = 4;
+
+/** True when some pending read can be answered, or needs a round and may start one. */
 function hasReadWork(context: RaftServerContext): boolean {
   const acked = quorumAckedRound(context);
   for (const read of context.pendingReads) {
     if (read.round <= acked && read.index <= context.lastApplied) return true;
-    if (read.round > context.round) return true;
+    if (read.round > context.round && context.round - acked < readRoundsAheadMax) return true;
   }
   return false;
 }

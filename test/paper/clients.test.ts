@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { readRoundsAheadMax } from '../../machines/raft-server.machine.ts';
 import type { RaftConfig } from '../../src/core/config.ts';
 import { PaperCluster, appendEntries, appendEntriesReply, entriesOfTerms, isMessage, requestVote } from './harness.ts';
 
@@ -260,6 +261,25 @@ describe('ReadIndex reads (§6.4)', () => {
     expect(later()).toBeNull();
     cluster.send('n1', ack(secondRound[0].round));
     expect(later()?.ok).toBe(true);
+    // Reference: dissertation section 6.4
+  });
+
+  it('keeps at most readRoundsAheadMax rounds out for reads; the reads after them share the next', () => {
+    started(3);
+    cluster.elect('n1');
+    cluster.take();
+    const reads = Array.from({ length: readRoundsAheadMax + 3 }, () => cluster.read('n1'));
+    const rounds = new Set(cluster.take(isMessage('rpc.appendEntries')).map((m) => m.round));
+    expect(rounds.size).toBe(readRoundsAheadMax);
+    const ack = (round: number) => appendEntriesReply({ from: 'n3', to: 'n1', term: 1, prevLogIndex: 1, matchIndex: 1, round });
+    cluster.send('n1', ack(Math.max(...rounds)));
+    expect(reads.slice(0, readRoundsAheadMax).every((r) => r()?.ok === true)).toBe(true);
+    expect(reads.slice(readRoundsAheadMax).map((r) => r())).toEqual([null, null, null]);
+    // One more round for the three that waited.
+    const next = cluster.take(isMessage('rpc.appendEntries'));
+    expect(new Set(next.map((m) => m.round)).size).toBe(1);
+    cluster.send('n1', ack(next[0].round));
+    expect(reads.every((r) => r()?.ok === true)).toBe(true);
     // Reference: dissertation section 6.4
   });
 
