@@ -706,24 +706,16 @@ export const raftServerMachine = setup({
         enqueue.emit({ type: 'net.send', message: request });
       }
     }),
-    countPreVote: assign(({ context, event }) => {
-      const voter = asEvent(event, 'rpc.preVote.reply').from;
-      if (context.votesGranted.includes(voter)) return {};
-      return { votesGranted: [...context.votesGranted, voter], votesAnswered: [...context.votesAnswered, voter] };
-    }),
-    recordPreVoteDenied: assign(({ context, event }) => {
-      const voter = asEvent(event, 'rpc.preVote.reply').from;
-      return context.votesAnswered.includes(voter) ? {} : { votesAnswered: [...context.votesAnswered, voter] };
-    }),
     recordTimeoutNow: assign({ timeoutNowReceived: true }),
     countOwnVote: assign(({ context }) => (context.votesGranted.includes(context.id) ? {} : { votesGranted: [...context.votesGranted, context.id] })),
+    /** A vote (or, in preCandidate, a pre-vote) granted: counted once per voter. */
     countVote: assign(({ context, event }) => {
-      const voter = asEvent(event, 'rpc.requestVote.reply').from;
+      const voter = asEvent(event, 'rpc.requestVote.reply', 'rpc.preVote.reply').from;
       if (context.votesGranted.includes(voter)) return {};
       return { votesGranted: [...context.votesGranted, voter], votesAnswered: [...context.votesAnswered, voter] };
     }),
     recordVoteDenied: assign(({ context, event }) => {
-      const voter = asEvent(event, 'rpc.requestVote.reply').from;
+      const voter = asEvent(event, 'rpc.requestVote.reply', 'rpc.preVote.reply').from;
       return context.votesAnswered.includes(voter) ? {} : { votesAnswered: [...context.votesAnswered, voter] };
     }),
     requestVotes: enqueueActions(({ context, enqueue }) => {
@@ -1147,8 +1139,8 @@ export const raftServerMachine = setup({
       },
       on: {
         'rpc.preVote.reply': [
-          { guard: 'isPreVoteForThisRound', actions: 'countPreVote' },
-          { guard: and([not('isPreVoteReplyGranted'), not('hasHigherTerm')]), actions: 'recordPreVoteDenied' },
+          { guard: 'isPreVoteForThisRound', actions: 'countVote' },
+          { guard: and([not('isPreVoteReplyGranted'), not('hasHigherTerm')]), actions: 'recordVoteDenied' },
         ],
         'rpc.requestVote': [
           { guard: 'isStaleTerm', actions: { type: 'reply', params: { answer: 'denied' } } },
@@ -1422,6 +1414,8 @@ export const readRoundsAheadMax = 4;
 
 /** True when some pending read can be answered, or needs a round and may start one. */
 function hasReadWork(context: RaftServerContext): boolean {
+  // Checked after every event a leader takes: no quorum computed while no read waits (the data path).
+  if (context.pendingReads.length === 0) return false;
   const acked = quorumAckedRound(context);
   for (const read of context.pendingReads) {
     if (read.round <= acked && read.index <= context.lastApplied) return true;

@@ -305,20 +305,16 @@ export class ServerWorker {
           this.#options.onRestored(reply);
           break;
         case 'proposed': {
-          const waiting = this.#awaitingAppend.get(reply.requestId);
+          const waiting = this.#take(this.#awaitingAppend, reply);
           if (waiting === undefined) break;
-          this.#awaitingAppend.delete(reply.requestId);
-          this.#lastTerm = Math.max(this.#lastTerm, reply.term);
           waiting.forEach((proposal, i) =>
             proposal.answer(reply.isLeader ? { isLeader: true, index: reply.index + i, term: reply.term } : { isLeader: false, index: 0, term: reply.term }),
           );
           break;
         }
         case 'read': {
-          const waiting = this.#awaitingRead.get(reply.requestId);
+          const waiting = this.#take(this.#awaitingRead, reply);
           if (waiting === undefined) break;
-          this.#awaitingRead.delete(reply.requestId);
-          this.#lastTerm = Math.max(this.#lastTerm, reply.term);
           waiting.forEach((read, i) => {
             if (reply.failure === null) read.answer({ ok: true, index: reply.index, term: reply.term, result: reply.results[i] });
             else read.answer({ ok: false, code: reply.failure.code, message: reply.failure.message, leaderId: reply.failure.leaderId });
@@ -326,10 +322,8 @@ export class ServerWorker {
           break;
         }
         case 'decided': {
-          const waiting = this.#awaitingDecision.get(reply.requestId);
+          const waiting = this.#take(this.#awaitingDecision, reply);
           if (waiting === undefined) break;
-          this.#awaitingDecision.delete(reply.requestId);
-          this.#lastTerm = Math.max(this.#lastTerm, reply.term);
           waiting.forEach((proposal, i) => {
             if (i < reply.results.length) proposal.answer({ ok: true, index: reply.index + i, term: reply.term, result: reply.results[i] });
             else proposal.answer({ ok: false, code: reply.failure?.code ?? 'NotLeader', message: reply.failure?.message ?? `${this.id} did not apply the command` });
@@ -338,6 +332,15 @@ export class ServerWorker {
         }
       }
     }
+  }
+
+  /** The batch waiting for `reply`, no longer waiting; the reply's term is noted. */
+  #take<T>(awaiting: Map<number, T>, reply: { readonly requestId: number; readonly term: number }): T | undefined {
+    const waiting = awaiting.get(reply.requestId);
+    if (waiting === undefined) return undefined;
+    awaiting.delete(reply.requestId);
+    this.#lastTerm = Math.max(this.#lastTerm, reply.term);
+    return waiting;
   }
 
   /** A control call that fails with 'Stopped' instead of hanging when the worker dies meanwhile. */

@@ -420,13 +420,17 @@ class Simulation {
     op.value = value;
     this.kvOutstanding.delete(op.client);
     this.note(() => `${op.client} ← ${op.kind} ${op.key} = ${String(value)}`);
+    this.kvSettleSeq(op);
+  }
+
+  /** A session set answered or given up: its number counts as answered (the client never sends it again), and what the session confirms moves up. */
+  private kvSettleSeq(op: KvOperation): void {
     const session = this.kvSessions.get(op.client);
     const seq = op.value === null ? undefined : session?.seqs.get(op.value);
-    if (session !== undefined && seq !== undefined) {
-      session.seqs.delete(op.value as string);
-      session.answered.add(seq);
-      while (session.answered.has(session.ackedThrough + 1)) session.answered.delete(++session.ackedThrough);
-    }
+    if (session === undefined || seq === undefined) return;
+    session.seqs.delete(op.value as string);
+    session.answered.add(seq);
+    while (session.answered.has(session.ackedThrough + 1)) session.answered.delete(++session.ackedThrough);
   }
 
   /** Refused or lost: a get constrains nothing and is dropped; a set that was never appended is dropped too, else its outcome is unknown. */
@@ -448,13 +452,7 @@ class Simulation {
     if (op.settled) return;
     op.settled = true;
     this.kvLeaders.delete(op.client);
-    // A session's given-up number counts as answered: the client will not send it again.
-    const session = this.kvSessions.get(op.client);
-    const seq = op.value === null ? undefined : session?.seqs.get(op.value);
-    if (session !== undefined && seq !== undefined) {
-      session.answered.add(seq);
-      while (session.answered.has(session.ackedThrough + 1)) session.answered.delete(++session.ackedThrough);
-    }
+    this.kvSettleSeq(op);
     this.kvOutstanding.delete(op.client);
     if (op.kind === 'get') this.kvDrop(op);
     else this.note(() => `${op.client} gives up on set ${op.key}=${op.value}: outcome unknown`);
@@ -578,11 +576,15 @@ class Simulation {
           return;
         }
         this.note(() => describeMessage(message));
+        if (message.type !== 'rpc.preVote') {
+          target.host.deliver(message);
+          return;
+        }
+        // PreVote changes nothing at the voter (§9.6): not its term.
         const termBefore = target.host.actor.getSnapshot().context.currentTerm;
         target.host.deliver(message);
-        // PreVote changes nothing at the voter (§9.6): not its term.
         const termAfter = target.host?.actor.getSnapshot().context.currentTerm ?? termBefore;
-        if (message.type === 'rpc.preVote' && termAfter !== termBefore) {
+        if (termAfter !== termBefore) {
           throw new InvariantViolation('PreVote', `${message.to} went from term ${termBefore} to ${termAfter} answering ${describeMessage(message)}`);
         }
       }, delay);
