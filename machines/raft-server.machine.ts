@@ -16,6 +16,20 @@ import {
   type Progress,
 } from '../src/core/progress.ts';
 import { quorumMatchIndex } from '../src/core/quorum.ts';
+import {
+  applyChange,
+  changeProblem,
+  configurationAt,
+  currentOf,
+  encodeConfiguration,
+  peersOf,
+  withAppended,
+  withCompacted,
+  withTruncated,
+  type ConfigChange,
+  type Configuration,
+  type IndexedConfiguration,
+} from '../src/core/configuration.ts';
 import { RaftLog } from '../src/core/raft-log.ts';
 import { deriveRandomState, nextIntInclusive, type RandomState } from '../src/core/random.ts';
 import { prevLogAgrees, reconcileWithLeader, rejectionHint } from '../src/core/replication.ts';
@@ -69,7 +83,11 @@ import type { Entry, NodeId, RecoveredState, Role, Snapshot } from '../src/proto
 
 export interface RaftServerInput {
   readonly id: NodeId;
-  /** Every voting member, this server included. */
+  /**
+   * The cluster's initial voters: the configuration at index 0, before any config entry. A server's
+   * log and snapshot say what it is now (§4.1); a server joining later starts with the same list
+   * and, not being in it, never stands until a config entry makes it a voter.
+   */
   readonly servers: readonly NodeId[];
   readonly config?: Partial<RaftConfig>;
   /** Seeds this server's random election timeouts; one seed replays a run exactly. */
@@ -97,6 +115,7 @@ export type RaftServerEvent =
   | { type: 'client.read'; requestId: number }
   | { type: 'client.transfer'; requestId: number; to: NodeId }
   | { type: 'client.snapshot'; requestId: number }
+  | { type: 'client.changeConfig'; requestId: number; change: ConfigChange }
   | StateSnapshottedEvent
   | { type: 'state.snapshotFailed'; index: number; reason: string }
   | { type: 'log.synced'; position: DurablePosition }
@@ -152,6 +171,22 @@ export interface TransferAnswer {
   leaderId: NodeId | null;
 }
 
+/**
+ * The answer to one `client.changeConfig` (dissertation §4.1): 'appended' when the leader put the
+ * config entry at `index` (it is in force at once, and done once committed), else why not:
+ * 'notLeader' (also while handing leadership over: `leaderId` names the server about to lead),
+ * 'inProgress' (the change in force is uncommitted), 'notReady' (this term's no-op is), 'exists' (adding a server already in), 'unknownServer', 'notLearner' (promoting a voter),
+ * 'lastVoter' (removing the only voter), 'notCaughtUp' (promoting a learner that lags, §4.2.1).
+ */
+export interface ConfigChangeAnswer {
+  type: 'client.configChanged';
+  requestId: number;
+  outcome: 'appended' | 'notLeader' | 'inProgress' | 'notReady' | 'exists' | 'unknownServer' | 'notLearner' | 'lastVoter' | 'notCaughtUp';
+  index: number;
+  term: number;
+  leaderId: NodeId | null;
+}
+
 export type RaftServerEmitted =
   | { type: 'net.send'; message: RaftMessage }
   | { type: 'state.apply'; entries: readonly Entry[] }
@@ -160,6 +195,7 @@ export type RaftServerEmitted =
   | ProposalAnswer
   | ReadAnswer
   | TransferAnswer
+  | ConfigChangeAnswer
   | SnapshotAnswer;
 
 /** A read waiting on the leader: for a heartbeat round a majority answers (0: none needed, a lease) and for the state machine to reach `index`. */
@@ -178,8 +214,21 @@ export interface LeaderTransfer {
 
 export interface RaftServerContext {
   readonly id: NodeId;
-  readonly servers: readonly NodeId[];
-  readonly peers: readonly NodeId[];
+  /**
+   * The configurations of the log (§4.1): the one in force at the log's base (the initial one, or
+   * the snapshot's), then one per config entry still in the log, in index order. The newest is in
+   * force, committed or not; `voters`, `learners`, `configIndex` and `peers` are read from it.
+   */
+  configs: readonly IndexedConfiguration[];
+  voters: readonly NodeId[];
+  learners: readonly NodeId[];
+  /** The index of the config entry in force (0: none in the log, the base's). */
+  configIndex: number;
+  /** Every voter and learner but this server: whom a leader replicates to. */
+  peers: readonly NodeId[];
+  /** Leader only: the last index at the latest heartbeat and at the one before (a learner within a round has caught up, §4.2.1). */
+  heartbeatLastIndex: number;
+  priorHeartbeatLastIndex: number;
   readonly config: RaftConfig;
   random: RandomState;
   electionTimeoutMs: number;
@@ -361,6 +410,23 @@ function isSameTransfer(incoming: IncomingSnapshot, request: InstallSnapshot): b
   );
 }
 
+/** The fields of a server's context that follow its configurations (§4.1): the newest is in force. */
+function configFields(configs: readonly IndexedConfiguration[], id: NodeId) {
+  const { index, configuration } = currentOf(configs);
+  return { configs, voters: configuration.voters, learners: configuration.learners, configIndex: index, peers: peersOf(configuration, id) };
+}
+
+/** The configuration in force on this server. */
+export function configurationOfContext(context: RaftServerContext): Configuration {
+  return currentOf(context.configs).configuration;
+}
+
+/** A learner has caught up (§4.2.1): it holds at least what the leader held at the heartbeat before last, so it lags by less than a round. */
+function isLearnerCaughtUp(context: RaftServerContext, id: NodeId): boolean {
+  const progress = context.progress[id];
+  return progress !== undefined && progress.matchIndex >= context.priorHeartbeatLastIndex;
+}
+
 /** The leader's own synced match: what its durable log holds that agrees with its log (rule 1). */
 export function ownSyncedMatch(context: RaftServerContext): number {
   const { lastIndex, lastTerm } = context.synced;
@@ -369,8 +435,9 @@ export function ownSyncedMatch(context: RaftServerContext): number {
 
 /** The highest index a majority holds durably, the leader's own synced copy included. */
 export function quorumIndexOf(context: RaftServerContext): number {
-  const matches = [ownSyncedMatch(context)];
-  for (const peer of context.peers) matches.push(context.progress[peer]?.matchIndex ?? 0);
+  // Voters only (§4.2.1); a leader being removed counts not itself (§4.2.2).
+  const matches: number[] = [];
+  for (const voter of context.voters) matches.push(voter === context.id ? ownSyncedMatch(context) : (context.progress[voter]?.matchIndex ?? 0));
   return quorumMatchIndex(matches);
 }
 
@@ -469,7 +536,7 @@ export const raftServerMachine = setup({
     },
     isTransferring: ({ context }) => context.transfer !== null,
     isTransferToSelf: ({ context, event }) => asEvent(event, 'client.transfer').to === context.id,
-    isTransferTargetUnknown: ({ context, event }) => !context.peers.includes(asEvent(event, 'client.transfer').to),
+    isTransferTargetUnknown: ({ context, event }) => !context.voters.includes(asEvent(event, 'client.transfer').to),
     hasReadWork: ({ context }) => context.pendingReads.length > 0 && hasReadWork(context),
     prevLogMatches: ({ context, event }) => {
       const request = asEvent(event, 'rpc.appendEntries');
@@ -478,13 +545,27 @@ export const raftServerMachine = setup({
     isVoteGranted: ({ event }) => asEvent(event, 'rpc.requestVote.reply').voteGranted,
     isAppendSuccess: ({ event }) => asEvent(event, 'rpc.appendEntries.reply').success,
     isLogSynced: ({ context }) => context.synced.seq >= context.logSeq,
-    hasVoteQuorum: ({ context }) => context.votesGranted.length >= quorumSize(context.servers.length),
+    hasVoteQuorum: ({ context }) => {
+      // Only voters of this server's configuration count (§4.1); a learner's grant is no vote.
+      let votes = 0;
+      for (const voter of context.votesGranted) if (context.voters.includes(voter)) votes++;
+      return context.voters.length > 0 && votes >= quorumSize(context.voters.length);
+    },
     hasLostQuorum: ({ context }) => {
       if (!context.config.checkQuorum || !isQuorumCheckDue(context)) return false;
-      let heard = 1; // itself
-      for (const peer of context.peers) if (context.progress[peer]?.recentActive === true) heard++;
-      return heard < quorumSize(context.servers.length);
+      let heard = 0;
+      for (const voter of context.voters) if (voter === context.id || context.progress[voter]?.recentActive === true) heard++;
+      return heard < quorumSize(context.voters.length);
     },
+    isVoter: ({ context }) => context.voters.includes(context.id),
+    isConfigChangeUncommitted: ({ context }) => context.configIndex > context.commitIndex,
+    isTermNoopUncommitted: ({ context }) => context.termStartIndex > context.commitIndex,
+    hasConfigChangeProblem: ({ context, event }) => changeProblem(configurationOfContext(context), asEvent(event, 'client.changeConfig').change) !== null,
+    isPromotionBehind: ({ context, event }) => {
+      const { change } = asEvent(event, 'client.changeConfig');
+      return change.type === 'promote' && !isLearnerCaughtUp(context, change.id);
+    },
+    isRemovalCommitted: ({ context }) => !context.voters.includes(context.id) && context.commitIndex >= context.configIndex,
     canSnapshot: ({ context }) => context.stateMachineSnapshots,
     isAnyFollowerSentSnapshot: ({ context }) => context.peers.some((peer) => context.progress[peer]?.mode === 'snapshot'),
     isSnapshotDue: ({ context }) => context.lastApplied >= snapshotDueIndex(context),
@@ -562,7 +643,8 @@ export const raftServerMachine = setup({
     })),
     persistSnapshot: enqueueActions(({ context, event, enqueue }) => {
       const { index, term, data } = asEvent(event, 'state.snapshotted');
-      const snapshot: Snapshot = { index, term, servers: context.servers, data };
+      const configuration = configurationAt(context.configs, index);
+      const snapshot: Snapshot = { index, term, servers: configuration.voters, learners: configuration.learners, data };
       const seq = context.logSeq + 1;
       // The log after the snapshot goes with it: storage starts the log afresh there (§7).
       const entries = context.log.slice(index + 1, context.log.lastIndex + 1);
@@ -578,7 +660,7 @@ export const raftServerMachine = setup({
       if (snapshot === undefined) assert(false, 'completeSnapshot without a pending snapshot');
       // Only now that the snapshot is durable may the log behind it go, less what lagging followers may still need.
       context.log.compactThrough(Math.max(context.log.baseIndex, snapshot.index - context.config.snapshotKeepEntries));
-      enqueue.assign({ snapshot, snapshotChecksum: crc32c(snapshot.data), pendingSnapshot: null });
+      enqueue.assign({ snapshot, snapshotChecksum: crc32c(snapshot.data), pendingSnapshot: null, ...configFields(withCompacted(context.configs, context.log.baseIndex), context.id) });
       answerSnapshotWaiters(context, enqueue, snapshot);
     }),
     gatherSnapshotChunk: enqueueActions(({ context, event, enqueue }) => {
@@ -617,7 +699,10 @@ export const raftServerMachine = setup({
       enqueue.sendTo('durableLog', durableLogRequest({ type: 'log.snapshot', seq, snapshot, entries }));
       // Step 8: the state machine from the snapshot. Any snapshot asked of the host meanwhile is stale now.
       enqueue.emit({ type: 'state.restore', snapshot });
+      // The configuration is the snapshot's, then that of any config entry in the log kept after it.
+      const base: IndexedConfiguration = { index: snapshot.index, configuration: { voters: snapshot.servers, learners: snapshot.learners ?? [] } };
       enqueue.assign({
+        ...configFields(withAppended([base], entries), context.id),
         logSeq: seq,
         commitIndex: Math.max(context.commitIndex, snapshot.index),
         lastApplied: snapshot.index,
@@ -644,6 +729,11 @@ export const raftServerMachine = setup({
     appendNewEntries: enqueueActions(({ context, event, enqueue }) => {
       const request = asEvent(event, 'rpc.appendEntries');
       const change = reconcileWithLeader(context.log, request.prevLogIndex, request.entries, context.commitIndex);
+      // A server uses the newest configuration in its log, committed or not (§4.1): a truncated one goes, an appended one is in force.
+      let configs = context.configs;
+      if (change.truncatedFrom !== null) configs = withTruncated(configs, change.truncatedFrom);
+      configs = withAppended(configs, change.appended);
+      if (configs !== context.configs) enqueue.assign(configFields(configs, context.id));
       let seq = context.logSeq;
       if (change.truncatedFrom !== null) {
         seq++;
@@ -693,8 +783,8 @@ export const raftServerMachine = setup({
     })),
     startPreVote: assign(({ context }) => ({ leaderId: null, votesGranted: [context.id], votesAnswered: [], leaderContactRecent: false })),
     requestPreVotes: enqueueActions(({ context, enqueue }) => {
-      for (const peer of context.peers) {
-        if (context.votesAnswered.includes(peer)) continue;
+      for (const peer of context.voters) {
+        if (peer === context.id || context.votesAnswered.includes(peer)) continue;
         const request: PreVote = {
           type: 'rpc.preVote',
           from: context.id,
@@ -719,8 +809,8 @@ export const raftServerMachine = setup({
       return context.votesAnswered.includes(voter) ? {} : { votesAnswered: [...context.votesAnswered, voter] };
     }),
     requestVotes: enqueueActions(({ context, enqueue }) => {
-      for (const peer of context.peers) {
-        if (context.votesAnswered.includes(peer)) continue;
+      for (const peer of context.voters) {
+        if (peer === context.id || context.votesAnswered.includes(peer)) continue;
         const request: RequestVote = {
           type: 'rpc.requestVote',
           from: context.id,
@@ -736,7 +826,18 @@ export const raftServerMachine = setup({
     becomeLeader: assign(({ context }) => {
       const progress: Record<NodeId, Progress> = {};
       for (const peer of context.peers) progress[peer] = initialProgress(context.log.lastIndex);
-      return { leaderId: context.id, progress, heartbeatsSinceQuorumCheck: 0, leaderContactRecent: true, round: 0, pendingReads: [], transfer: null, handedOverThisTerm: false };
+      return {
+        leaderId: context.id,
+        progress,
+        heartbeatsSinceQuorumCheck: 0,
+        leaderContactRecent: true,
+        round: 0,
+        pendingReads: [],
+        transfer: null,
+        handedOverThisTerm: false,
+        heartbeatLastIndex: context.log.lastIndex,
+        priorHeartbeatLastIndex: context.log.lastIndex,
+      };
     }),
     acceptRead: assign(({ context, event }) => {
       const { requestId } = asEvent(event, 'client.read');
@@ -863,7 +964,29 @@ export const raftServerMachine = setup({
         if (message !== null) enqueue.emit({ type: 'net.send', message });
       }
     }),
-    sendHeartbeats: enqueueActions(({ context, enqueue }) => startRound(context, enqueue)),
+    sendHeartbeats: enqueueActions(({ context, enqueue }) => {
+      enqueue.assign({ priorHeartbeatLastIndex: context.heartbeatLastIndex, heartbeatLastIndex: context.log.lastIndex });
+      startRound(context, enqueue);
+    }),
+    appendConfigChange: enqueueActions(({ context, event, enqueue }) => {
+      const { requestId, change } = asEvent(event, 'client.changeConfig');
+      const configuration = applyChange(configurationOfContext(context), change);
+      const entry: Entry = { index: context.log.lastIndex + 1, term: context.currentTerm, kind: 'config', command: encodeConfiguration(configuration) };
+      context.log.append([entry]);
+      const seq = context.logSeq + 1;
+      enqueue.sendTo('durableLog', durableLogRequest({ type: 'log.append', seq, entries: [entry] }));
+      // In force at once, before it commits (§4.1): a new learner gets a progress and the log, a removed server neither.
+      const fields = configFields(withAppended(context.configs, [entry]), context.id);
+      const progress: Record<NodeId, Progress> = {};
+      for (const peer of fields.peers) progress[peer] = context.progress[peer] ?? initialProgress(entry.index - 1);
+      enqueue.assign({ ...fields, progress, logSeq: seq });
+      enqueue.emit({ type: 'client.configChanged', requestId, outcome: 'appended', index: entry.index, term: context.currentTerm, leaderId: context.id });
+    }),
+    answerConfigChange: emit(({ context, event }, params: { outcome: ConfigChangeAnswer['outcome'] | null }): RaftServerEmitted => {
+      const { requestId, change } = asEvent(event, 'client.changeConfig');
+      const outcome = params.outcome ?? changeProblem(configurationOfContext(context), change) ?? 'inProgress';
+      return { type: 'client.configChanged', requestId, outcome, index: 0, term: context.currentTerm, leaderId: context.transfer?.to ?? context.leaderId };
+    }),
     recordAppendSuccess: enqueueActions(({ context, event, enqueue }) => {
       const reply = asEvent(event, 'rpc.appendEntries.reply');
       const progress = context.progress[reply.from];
@@ -896,16 +1019,19 @@ export const raftServerMachine = setup({
   description: 'A Raft server (Ongaro & Ousterhout, Figure 2). Roles per §5.1; every reply waits for the durable log (§5.5, rule 1); snapshots per §7.',
   context: ({ input }) => {
     const config = resolveRaftConfig(input.config);
-    assert(input.servers.includes(input.id), `${input.id} is not among the servers`);
     const hardState = input.recovered?.hardState ?? { term: 0, votedFor: null };
     const snapshot = input.recovered?.snapshot ?? null;
     const log = new RaftLog(input.recovered?.entries ?? [], snapshot === null ? {} : { base: { index: snapshot.index, term: snapshot.term } });
     // A snapshot holds applied, hence committed, entries only: they need not be applied again.
     const applied = snapshot?.index ?? 0;
+    // The configuration at the log's base (the snapshot's, else the initial one), then every config entry after it (§4.1).
+    const base: Configuration = snapshot === null ? { voters: [...input.servers], learners: [] } : { voters: snapshot.servers, learners: snapshot.learners ?? [] };
+    const configs = withAppended([{ index: applied, configuration: base }], input.recovered?.entries ?? []);
     return {
       id: input.id,
-      servers: [...input.servers],
-      peers: input.servers.filter((server) => server !== input.id),
+      ...configFields(configs, input.id),
+      heartbeatLastIndex: 0,
+      priorHeartbeatLastIndex: 0,
       config,
       random: deriveRandomState(input.randomSeed, `raft-server/${input.id}`),
       electionTimeoutMs: config.electionTimeoutMsMax,
@@ -1019,6 +1145,7 @@ export const raftServerMachine = setup({
           description: 'A minimum election timeout without a leader: pre-votes may be granted, and elections are no longer ignored (§9.6, §4.2.3).',
         },
         electionTimeout: [
+          { guard: not('isVoter'), description: 'Not a voter of its configuration (a learner, a removed server, one not added yet): never stands (§4.2.1); a leader\'s next message re-arms the timer.' },
           { guard: 'usesPreVote', target: 'preCandidate', description: 'No leader heard: ask whether an election could be won, first (§9.6).' },
           { target: 'candidate', description: 'No leader heard: start an election (§5.2).' },
         ],
@@ -1110,7 +1237,7 @@ export const raftServerMachine = setup({
           },
         ],
         'rpc.timeoutNow': {
-          guard: 'isCurrentTerm',
+          guard: and(['isCurrentTerm', 'isVoter']),
           target: 'candidate',
           actions: 'recordTimeoutNow',
           description: 'The leader hands over (§3.10): stand now, without waiting for a timeout or asking for pre-votes.',
@@ -1118,6 +1245,7 @@ export const raftServerMachine = setup({
         'client.propose': { actions: 'rejectProposal', description: 'Not the leader: answer with the leader we know.' },
         'client.read': { actions: 'refuseRead', description: 'Not the leader: answer with the leader we know.' },
         'client.transfer': { actions: { type: 'answerTransfer', params: { outcome: 'notLeader' } } },
+        'client.changeConfig': { actions: { type: 'answerConfigChange', params: { outcome: 'notLeader' } } },
       },
     },
     preCandidate: {
@@ -1158,6 +1286,7 @@ export const raftServerMachine = setup({
         'client.propose': { actions: 'rejectProposal' },
         'client.read': { actions: 'refuseRead' },
         'client.transfer': { actions: { type: 'answerTransfer', params: { outcome: 'notLeader' } } },
+        'client.changeConfig': { actions: { type: 'answerConfigChange', params: { outcome: 'notLeader' } } },
       },
     },
     candidate: {
@@ -1223,6 +1352,7 @@ export const raftServerMachine = setup({
         'client.propose': { actions: 'rejectProposal' },
         'client.read': { actions: 'refuseRead' },
         'client.transfer': { actions: { type: 'answerTransfer', params: { outcome: 'notLeader' } } },
+        'client.changeConfig': { actions: { type: 'answerConfigChange', params: { outcome: 'notLeader' } } },
       },
     },
     leader: {
@@ -1234,6 +1364,13 @@ export const raftServerMachine = setup({
           guard: 'canCommitQuorumIndex',
           actions: ['commitQuorumIndex', 'applyCommitted'],
           description: 'A current-term entry held durably by a majority commits, and every entry before it (§5.4.2).',
+        },
+        {
+          guard: 'isRemovalCommitted',
+          target: 'follower',
+          actions: ['sendHeartbeats', 'forgetLeader'],
+          description:
+            'The entry removing this leader committed (§4.2.2): tell the followers so in one last round, then step down; not a voter, it never stands again.',
         },
         {
           guard: 'hasReadWork',
@@ -1308,6 +1445,34 @@ export const raftServerMachine = setup({
           { guard: 'isTransferring', actions: 'rejectProposal', description: 'Handing over: refuse, naming the server about to lead.' },
           { actions: ['appendProposals', 'replicateToAll'], description: 'Append the whole batch once, then one AppendEntries per follower.' },
         ],
+        'client.changeConfig': [
+          {
+            guard: 'hasConfigChangeProblem',
+            actions: { type: 'answerConfigChange', params: { outcome: null } },
+            description: 'Adding a server already in, promoting a voter, removing an unknown server or the last voter: refused, nothing changes.',
+          },
+          {
+            guard: 'isConfigChangeUncommitted',
+            actions: { type: 'answerConfigChange', params: { outcome: 'inProgress' } },
+            description: 'One change at a time (§4.1): the configuration in force is not committed yet.',
+          },
+          {
+            guard: 'isTermNoopUncommitted',
+            actions: { type: 'answerConfigChange', params: { outcome: 'notReady' } },
+            description:
+              "No change before this term's no-op commits (Ongaro, raft-dev 2015): else a previous leader's uncommitted change could be overlooked and two overlap.",
+          },
+          { guard: 'isTransferring', actions: { type: 'answerConfigChange', params: { outcome: 'notLeader' } }, description: 'Handing over: no change; the answer names the server about to lead.' },
+          {
+            guard: 'isPromotionBehind',
+            actions: { type: 'answerConfigChange', params: { outcome: 'notCaughtUp' } },
+            description: 'A learner becomes a voter only once it is within a round of the leader (§4.2.1): else the cluster could wait on it to commit.',
+          },
+          {
+            actions: ['appendConfigChange', 'replicateToAll'],
+            description: 'Append the one-server change; it is in force at once, committed or not (§4.1).',
+          },
+        ],
         'client.read': { actions: 'acceptRead', description: 'ReadIndex (§6.4): the read waits for a round begun after it, or holds a lease, and for its index to be applied.' },
         'client.transfer': [
           { guard: 'isTransferToSelf', actions: { type: 'answerTransfer', params: { outcome: 'alreadyLeader' } } },
@@ -1357,6 +1522,7 @@ export const raftServerMachine = setup({
         'client.propose': { actions: 'rejectProposal' },
         'client.read': { actions: 'refuseRead' },
         'client.transfer': { actions: { type: 'answerTransfer', params: { outcome: 'notLeader' } } },
+        'client.changeConfig': { actions: { type: 'answerConfigChange', params: { outcome: 'notLeader' } } },
         'client.snapshot': { actions: 'refuseSnapshotRequest' },
       },
     },
@@ -1391,8 +1557,8 @@ export function speak(context: RaftServerContext, enqueue: Pick<Enqueue, 'emit'>
  * way: every server counted took this one as its leader after that round began (§6.4). 0: none.
  */
 export function quorumAckedRound(context: RaftServerContext): number {
-  const rounds = [context.round];
-  for (const peer of context.peers) rounds.push(context.progress[peer]?.ackedRound ?? 0);
+  const rounds: number[] = [];
+  for (const voter of context.voters) rounds.push(voter === context.id ? context.round : (context.progress[voter]?.ackedRound ?? 0));
   return quorumMatchIndex(rounds);
 }
 

@@ -8,6 +8,8 @@ const codes: Record<ErrorCode, true> = {
   UnknownNode: true,
   NotLeader: true,
   TransferInProgress: true,
+  ConfigChangeInProgress: true,
+  LearnerNotCaughtUp: true,
   Timeout: true,
   Stopped: true,
   LogCorrupt: true,

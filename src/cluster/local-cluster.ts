@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -7,7 +7,7 @@ import type { NetworkStats } from '../bus/network-counters.ts';
 import type { BusTap } from '../bus/network-protocol.ts';
 import { longReordering, reliableNetwork, unreliableNetwork } from '../bus/fault-model.ts';
 import { resolveRaftConfig, type RaftConfig } from '../core/config.ts';
-import { RaftchartError } from '../protocol/errors.ts';
+import { hasErrorCode, RaftchartError } from '../protocol/errors.ts';
 import type { EntryKind, NodeId } from '../protocol/types.ts';
 import { commandBytesMax } from '../protocol/validate.ts';
 import type { AppliedBatch, RestoredSnapshot, SnapshotOutcome, WorkerCounters, WorkerStatus, WorkerStatusDetail } from '../host/worker-protocol.ts';
@@ -18,6 +18,7 @@ export type { ServerInspectionEvent } from '../host/inspection-events.ts';
 import { ServerWorker, type DecidedOutcome } from './server-worker.ts';
 import { ClusterSession, type SessionOptions } from './session.ts';
 import { hasSessionMagic } from '../host/sessions.ts';
+import { applyChange, decodeConfiguration, type ConfigChange, type Configuration } from '../core/configuration.ts';
 
 export type { BusTap, BusTapEvent } from '../bus/network-protocol.ts';
 export type { NetworkStats } from '../bus/network-counters.ts';
@@ -141,6 +142,23 @@ export interface AppliedEntry {
   readonly term: number;
   readonly kind: EntryKind | 'snapshot';
   readonly command: Uint8Array;
+  /** For kind 'config': the configuration the entry puts in force (dissertation §4.1). */
+  readonly configuration?: Configuration;
+}
+
+/** Options of addLearner, promote and removeServer. */
+export interface ConfigChangeOptions {
+  /** Send the change to this server only (it must lead: NotLeader otherwise); default: the leader, found and retried on. */
+  readonly via?: NodeId;
+  /** Give up (Timeout) after this many ms; the change may still commit later: see status().voters. Default 5,000. */
+  readonly timeoutMs?: number;
+}
+
+/** What a committed membership change resolves: its config entry's index, and the configuration it put in force. */
+export interface ConfigChangeResult {
+  readonly index: number;
+  readonly voters: readonly NodeId[];
+  readonly learners: readonly NodeId[];
 }
 
 /** What snapshot(id) resolves: the snapshot's last included index and term (0, 0: nothing applied yet). */
@@ -226,7 +244,12 @@ export const waiterSweepMs = 20;
  * (InvalidCommand, CommandTooLarge, UnknownNode, Stopped, InvalidOptions); the cluster keeps running.
  */
 export class LocalCluster {
-  readonly nodeIds: readonly NodeId[];
+  /** The cluster's initial voters, 'n1' … 'nN': every server's configuration before any config entry. */
+  readonly #initialVoters: readonly NodeId[];
+  /** The servers of this cluster now: the initial ones and those added, less those removed. */
+  #members: NodeId[];
+  /** Removed servers: stopped, their folders kept until stop(); their ids are not used again. */
+  readonly #removed = new Set<NodeId>();
   readonly network: ClusterNetwork;
   readonly seed: number;
   /** Errors of workers that died on their own (a failed assert in a server): should stay empty. */
@@ -256,7 +279,8 @@ export class LocalCluster {
     this.#dataDir = dataDir;
     this.#ownsDataDir = ownsDataDir;
     this.seed = options.seed;
-    this.nodeIds = Array.from({ length: options.nodes }, (_, i) => `n${i + 1}`);
+    this.#initialVoters = Array.from({ length: options.nodes }, (_, i) => `n${i + 1}`);
+    this.#members = [...this.#initialVoters];
     const hub = (this.#network = new NetworkHub());
     const model = hub.model;
     // Every change to the model is sent to each server's sender, which applies it from then on.
@@ -304,6 +328,12 @@ export class LocalCluster {
       // Every server opens its log before any runs: no election (and nothing applied) before
       // start() resolves and the caller can listen with onApply.
       // All settle before any failure is reported, so no server is still opening its log after stop().
+      // A folder used before says which servers belong (added ones, less removed ones): dataDir/members.json.
+      const known = await readMembers(dataDir);
+      if (known !== null) {
+        cluster.#members = known.members;
+        for (const id of known.removed) cluster.#removed.add(id);
+      }
       const started = await Promise.allSettled(cluster.nodeIds.map((id) => cluster.#startServer(id, false)));
       const failed = started.find((outcome) => outcome.status === 'rejected');
       if (failed !== undefined) throw failed.reason;
@@ -318,6 +348,14 @@ export class LocalCluster {
     cluster.#restoresHeld = null;
     if (held.length > 0) setImmediate(() => held.forEach(({ id, restored }) => cluster.#onRestored(id, restored)));
     return cluster;
+  }
+
+  /**
+   * The servers of the cluster now, in the order they joined: the initial 'n1' … 'nN' and any added
+   * with addLearner, less those removed. Each server's own view of who votes is status(id).voters.
+   */
+  get nodeIds(): readonly NodeId[] {
+    return this.#members;
   }
 
   /** The folder holding `dataDir/nK` for every server. */
@@ -487,6 +525,147 @@ export class LocalCluster {
     this.#waiterSweep = null;
   }
 
+  /**
+   * Adds `id` as a learner (dissertation §4.2.1): starts a new server in `dataDir/id` with an empty
+   * log, and has the leader append a config entry naming it. The leader sends it the log (or its
+   * snapshot); it votes in nothing and counts toward no quorum until promote(id). Resolves once the
+   * entry is committed. Rejects InvalidOptions (an id in use or used before, or not of [A-Za-z0-9_-],
+   * at most 64), ConfigChangeInProgress (the last change is not committed yet), NotLeader (with
+   * `via`: that server does not lead), Timeout; on a refusal the new server is stopped and its folder removed.
+   */
+  async addLearner(id: NodeId, options: ConfigChangeOptions = {}): Promise<ConfigChangeResult> {
+    this.#checkRunning();
+    if (typeof id !== 'string' || !serverIdPattern.test(id)) {
+      throw invalid('id', `must be 1 to 64 characters of A-Z, a-z, 0-9, '_' or '-', got ${describe(id)}`);
+    }
+    if (this.#members.includes(id)) throw new RaftchartError('InvalidOptions', `${id} is a server of this cluster already: add a learner under a new id.`, { id });
+    if (this.#removed.has(id)) throw new RaftchartError('InvalidOptions', `${id} was removed from this cluster, and ids are not used again: add the learner under a new id.`, { id });
+    this.#members = [...this.#members, id];
+    await this.#recordMembers();
+    try {
+      // Running first, empty and not a voter (it never stands), so the leader reaches it once the change is in force.
+      await this.#serially(id, async () => {
+        await this.#startServer(id, false);
+        await this.#servers.get(id)?.run();
+      });
+      return await this.#changeConfig({ type: 'addLearner', id }, options);
+    } catch (error) {
+      // A refusal changed nothing: the new server goes. After a Timeout the entry may still commit, so it stays.
+      if (!hasErrorCode(error, 'Timeout')) {
+        this.#members = this.#members.filter((member) => member !== id);
+        await this.#recordMembers();
+        const server = this.#servers.get(id);
+        this.#servers.delete(id);
+        await server?.shutdown();
+        await rm(join(this.#dataDir, id), { recursive: true, force: true });
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Makes the learner `id` a voter (dissertation §4.1, §4.2.1), once it has caught up: it holds what
+   * the leader held a heartbeat round ago. Resolves once the config entry is committed. Rejects
+   * UnknownNode (no such server), InvalidOptions (`id` votes already), LearnerNotCaughtUp (it lags:
+   * wait and try again), ConfigChangeInProgress, NotLeader (with `via`), Timeout.
+   */
+  async promote(id: NodeId, options: ConfigChangeOptions = {}): Promise<ConfigChangeResult> {
+    this.#checkRunning();
+    this.#known(id);
+    return this.#changeConfig({ type: 'promote', id }, options);
+  }
+
+  /**
+   * Removes the server `id`, voter or learner (dissertation §4.2.2), and once the entry is committed
+   * stops it (its folder stays until stop()). A leader removing itself manages the cluster without
+   * counting itself until then, and steps down. Rejects UnknownNode, InvalidOptions (`id` is the
+   * last voter), ConfigChangeInProgress, NotLeader (with `via`), Timeout.
+   */
+  async removeServer(id: NodeId, options: ConfigChangeOptions = {}): Promise<ConfigChangeResult> {
+    this.#checkRunning();
+    this.#known(id);
+    const result = await this.#changeConfig({ type: 'remove', id }, options);
+    this.#members = this.#members.filter((member) => member !== id);
+    this.#removed.add(id);
+    await this.#recordMembers();
+    await this.#serially(id, async () => {
+      const server = this.#servers.get(id);
+      this.#servers.delete(id);
+      await server?.shutdown();
+    });
+    return result;
+  }
+
+  async #recordMembers(): Promise<void> {
+    await writeMembers(this.#dataDir, this.#members, [...this.#removed]);
+  }
+
+  /** Sends `change` to the leader (or `via`), retrying while no leader is known or its term's no-op is uncommitted; the coded error for a refusal. */
+  async #changeConfig(change: ConfigChange, options: ConfigChangeOptions): Promise<ConfigChangeResult> {
+    const timeoutMs = options.timeoutMs ?? configChangeMsDefault;
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw invalid('timeoutMs', `must be a positive number of milliseconds, got ${describe(timeoutMs)}`);
+    if (options.via !== undefined) this.#known(options.via);
+    const deadline = performance.now() + timeoutMs;
+    const timedOut = () =>
+      new RaftchartError('Timeout', `the change (${change.type} ${change.id}) was not committed within ${timeoutMs} ms: it may still be; see status(id).voters and .learners before trying again.`, { id: change.id });
+    for (;;) {
+      this.#checkRunning();
+      if (performance.now() > deadline) throw timedOut();
+      const leaderId = options.via ?? leaderOf(await Promise.all(this.#members.map((id) => this.status(id))))?.id ?? null;
+      const server = leaderId === null ? undefined : this.#servers.get(leaderId);
+      if (leaderId === null || server === undefined) {
+        if (options.via !== undefined) throw new RaftchartError('NotLeader', `${options.via} is not running: send the change to the leader.`, { id: options.via, leaderId: null });
+        await sleep(configChangePollMs);
+        continue;
+      }
+      const { voters: before, learners } = await this.status(leaderId);
+      const left = deadline - performance.now();
+      let timer: NodeJS.Timeout | undefined;
+      const outcome = await Promise.race([
+        server.changeConfig(change),
+        new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), Math.max(0, left)))),
+      ]).finally(() => clearTimeout(timer));
+      if (outcome === null) throw timedOut();
+      const what = `${change.type} ${change.id}`;
+      switch (outcome.outcome) {
+        case 'committed': {
+          const configuration = applyChange({ voters: before, learners }, change);
+          return { index: outcome.index, voters: configuration.voters, learners: configuration.learners };
+        }
+        case 'notReady':
+          await sleep(configChangePollMs);
+          continue;
+        case 'notLeader':
+        case 'stopped':
+        case 'lost':
+          if (options.via !== undefined || outcome.outcome === 'lost') {
+            const where = outcome.leaderId === null ? 'no leader is known yet' : `the leader is ${outcome.leaderId}`;
+            throw new RaftchartError(
+              'NotLeader',
+              outcome.outcome === 'lost'
+                ? `leadership changed before ${what} committed, and it did not: check status(id).voters, then try again.`
+                : `${leaderId} is not the leader (${where}): send the change to the leader.`,
+              { id: leaderId, leaderId: outcome.leaderId },
+            );
+          }
+          await sleep(configChangePollMs);
+          continue;
+        case 'inProgress':
+          throw new RaftchartError('ConfigChangeInProgress', `the last membership change is not committed yet: one change at a time (§4.1); wait for it, then ${what} again.`, { id: change.id });
+        case 'notCaughtUp':
+          throw new RaftchartError('LearnerNotCaughtUp', `${change.id} lags the leader by more than a heartbeat round: wait for it to catch up (status(id).lastLogIndex), then promote it.`, { id: change.id });
+        case 'exists':
+          throw new RaftchartError('InvalidOptions', `${change.id} is a server of the cluster already.`, { id: change.id });
+        case 'notLearner':
+          throw new RaftchartError('InvalidOptions', `${change.id} is a voter already: only a learner can be promoted.`, { id: change.id });
+        case 'lastVoter':
+          throw new RaftchartError('InvalidOptions', `${change.id} is the last voter: add and promote another server before removing it.`, { id: change.id });
+        case 'unknownServer':
+          throw new RaftchartError('UnknownNode', `${leaderId} does not have ${change.id} in its configuration: use one of ${[...before, ...learners].join(', ')}.`, { id: change.id });
+      }
+    }
+  }
+
   async status(id: NodeId): Promise<NodeStatus> {
     this.#checkRunning();
     this.#known(id);
@@ -497,7 +676,7 @@ export class LocalCluster {
   /** A crashed server: what it last reported (its term and log are on disk), not running. */
   #notRunning(id: NodeId): NodeStatus {
     const last = this.#lastKnown.get(id);
-    const never = { term: 0, votedFor: null, commitIndex: 0, lastApplied: 0, lastLogIndex: 0, lastLogTerm: 0, snapshotIndex: 0, firstLogIndex: 1, snapshots: 'on' as const };
+    const never = { term: 0, votedFor: null, commitIndex: 0, lastApplied: 0, lastLogIndex: 0, lastLogTerm: 0, snapshotIndex: 0, firstLogIndex: 1, snapshots: 'on' as const, voters: [], learners: [] };
     return { ...(last ?? never), id, alive: false, failed: false, role: 'follower', leaderId: null };
   }
 
@@ -518,6 +697,8 @@ export class LocalCluster {
       snapshotIndex: s.snapshotIndex,
       firstLogIndex: s.firstLogIndex,
       snapshots: s.snapshots,
+      voters: s.voters,
+      learners: s.learners,
     };
     this.#lastKnown.set(id, status);
     return status;
@@ -654,6 +835,7 @@ export class LocalCluster {
     this.#stopSweepWhenIdle();
     this.#listeners.clear();
     if (this.#ownsDataDir) await rm(this.#dataDir, { recursive: true, force: true });
+    else await Promise.all([...this.#removed].map((id) => rm(join(this.#dataDir, id), { recursive: true, force: true })));
   }
 
   async #startServer(id: NodeId, breakLock: boolean): Promise<void> {
@@ -664,7 +846,7 @@ export class LocalCluster {
     let server: ServerWorker | undefined;
     server = await ServerWorker.start({
       id,
-      servers: this.nodeIds,
+      servers: this.#initialVoters,
       dir: join(this.#dataDir, id),
       fsync: this.#options.fsync,
       diskFaults: this.#options.diskFaults,
@@ -674,7 +856,7 @@ export class LocalCluster {
       stateMachineModule: this.#options.stateMachineModule,
       applyStream: this.#applyStream,
       network: this.#network,
-      networkSeed: (this.seed * 31 + incarnation * 7919 + Number(id.slice(1))) >>> 0,
+      networkSeed: (this.seed * 31 + incarnation * 7919 + idHash(id)) >>> 0,
       onApplied: (batch) => this.#onApplied(id, batch),
       onRestored: (restored) => this.#onRestored(id, restored),
       ...(onInspectionEvent === null ? {} : { onInspection: (events: readonly ServerInspectionEvent[]) => events.forEach((event) => onInspectionEvent(event)) }),
@@ -707,7 +889,8 @@ export class LocalCluster {
 
   #tellListeners(nodeId: NodeId, batch: AppliedBatch): void {
     for (const record of unpackEntries(batch.entries, batch.firstIndex) ?? []) {
-      const entry: AppliedEntry = { nodeId, index: record.index, term: record.term, kind: record.kind, command: record.command };
+      const configuration = record.kind === 'config' ? decodeConfiguration(record.command) : null;
+      const entry: AppliedEntry = { nodeId, index: record.index, term: record.term, kind: record.kind, command: record.command, ...(configuration === null ? {} : { configuration }) };
       for (const listener of this.#listeners) listener(entry);
     }
   }
@@ -736,6 +919,52 @@ export class LocalCluster {
     }
     return id;
   }
+}
+
+/** What a server id may be (a folder name too). */
+const serverIdPattern = /^[A-Za-z0-9_-]{1,64}$/;
+/** How long a membership change waits for its commit by default, and how often it looks for a leader meanwhile. */
+const configChangeMsDefault = 5_000;
+const configChangePollMs = 20;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Where a cluster's data folder records which servers belong, once membership has changed. */
+const membersFile = 'members.json';
+
+/** The members and removed ids a data folder records, or null when it records none (no change was ever made). */
+async function readMembers(dataDir: string): Promise<{ members: NodeId[]; removed: NodeId[] } | null> {
+  let text: string;
+  try {
+    text = await readFile(join(dataDir, membersFile), 'utf8');
+  } catch {
+    return null;
+  }
+  const value = JSON.parse(text) as { members?: unknown; removed?: unknown };
+  const ids = (list: unknown) => (Array.isArray(list) && list.every((id) => typeof id === 'string' && serverIdPattern.test(id)) ? (list as NodeId[]) : null);
+  const members = ids(value.members);
+  const removed = ids(value.removed);
+  if (members === null || removed === null || members.length === 0) {
+    throw new RaftchartError('InvalidOptions', `${join(dataDir, membersFile)} is damaged: it must hold {"members": [...], "removed": [...]}; fix or remove it.`);
+  }
+  return { members, removed };
+}
+
+/** Records the members and removed ids in the data folder (written whole, then renamed over the old file). */
+async function writeMembers(dataDir: string, members: readonly NodeId[], removed: readonly NodeId[]): Promise<void> {
+  const path = join(dataDir, membersFile);
+  await writeFile(`${path}.tmp`, JSON.stringify({ members, removed }) + '\n');
+  await rename(`${path}.tmp`, path);
+}
+
+/** A small hash of a server id: seeds that server's network randomness. */
+function idHash(id: NodeId): number {
+  if (/^n\d{1,6}$/.test(id)) return Number(id.slice(1));
+  let h = 0;
+  for (let i = 0; i < id.length; i++) h = (h * 31 + id.charCodeAt(i)) >>> 0;
+  return h;
 }
 
 /** How often transferLeadership looks whether the target leads yet, and how long past an election timeout it waits. */

@@ -23,7 +23,8 @@ import type {
   WorkerSetup,
   WorkerStatus,
 } from '../host/worker-protocol.ts';
-import type { TransferOutcome } from '../host/server-host.ts';
+import type { ConfigChangeOutcome, TransferOutcome } from '../host/server-host.ts';
+import type { ConfigChange } from '../core/configuration.ts';
 
 /** Proposals waiting in one turn before they travel as one message; past this the batch is sent at once. */
 export const proposalBatchMax = 8192;
@@ -197,6 +198,11 @@ export class ServerWorker {
   read(query: Uint8Array, onDone: (outcome: DecidedOutcome) => void): void {
     if (!this.#alive) return onDone(this.#crashed('read'));
     this.#reads.push({ command: query, answer: onDone });
+  }
+
+  /** Asks the server to change the configuration by one server (WorkerControl.changeConfig). */
+  async changeConfig(change: ConfigChange): Promise<ConfigChangeOutcome> {
+    return this.#call(() => this.#remote.changeConfig(change));
   }
 
   /** Asks the server to hand leadership to `to` (WorkerControl.transfer). */

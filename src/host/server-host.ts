@@ -1,6 +1,7 @@
 import { createActor, type Actor, type ActorOptions, type AnyActorLogic } from 'xstate';
 import { durableLogMachine } from '../../machines/durable-log.machine.ts';
-import { raftServerMachine, type ProposalAnswer, type RaftServerInput, type TransferAnswer } from '../../machines/raft-server.machine.ts';
+import { raftServerMachine, type ConfigChangeAnswer, type ProposalAnswer, type RaftServerInput, type TransferAnswer } from '../../machines/raft-server.machine.ts';
+import type { ConfigChange } from '../core/configuration.ts';
 import { assert } from '../core/assert.ts';
 import type { StorageActors } from '../io/storage-actors.ts';
 import type { RaftMessage } from '../protocol/messages.ts';
@@ -121,6 +122,17 @@ export interface TransferOutcome {
   readonly leaderId: NodeId | null;
 }
 
+/**
+ * What a membership change came to here (dissertation §4.1): 'committed' once its config entry
+ * (at `index`) is applied on this server, else the chart's refusal (ConfigChangeAnswer.outcome),
+ * 'lost' (another leader's entry took its index) or 'stopped'.
+ */
+export interface ConfigChangeOutcome {
+  readonly outcome: Exclude<ConfigChangeAnswer['outcome'], 'appended'> | 'committed' | 'lost' | 'stopped';
+  readonly index: number;
+  readonly leaderId: NodeId | null;
+}
+
 /** The most proposal batches waiting for their answers at once; more is a caller that never lets go. */
 export const pendingProposalsMax = 65_536;
 
@@ -147,6 +159,7 @@ export class ServerHost {
   readonly #snapshotCalls = new Map<number, (answer: { ok: boolean; index: number; term: number; reason: string | null }) => void>();
   readonly #readCalls = new Map<number, { readonly queries: readonly Uint8Array[]; readonly onDone: (outcome: ReadOutcome) => void }>();
   readonly #transferCalls = new Map<number, (outcome: TransferOutcome) => void>();
+  readonly #configCalls = new Map<number, (outcome: ConfigChangeOutcome) => void>();
   readonly #stateMachine: StateMachine;
   #requestIdNext = 1;
   #stopped = false;
@@ -202,6 +215,7 @@ export class ServerHost {
       this.#transferCalls.delete(answer.requestId);
       call?.({ outcome: answer.outcome, leaderId: answer.leaderId });
     });
+    this.actor.on('client.configChanged', (answer) => this.#onConfigChanged(answer));
     // The one subscription, with an error listener: XState reports an error as unhandled when any observer lacks one.
     const onStep = hooks.onStep;
     this.actor.subscribe({ ...(onStep === undefined ? {} : { next: onStep }), error: (error) => hooks.onError?.(error) });
@@ -230,6 +244,8 @@ export class ServerHost {
     this.#readCalls.clear();
     for (const call of this.#transferCalls.values()) call({ outcome: 'stopped', leaderId: null });
     this.#transferCalls.clear();
+    for (const call of this.#configCalls.values()) call({ outcome: 'stopped', index: 0, leaderId: null });
+    this.#configCalls.clear();
   }
 
   get stopped(): boolean {
@@ -320,6 +336,34 @@ export class ServerHost {
       this.#transferCalls.set(requestId, resolve);
       this.actor.send({ type: 'client.transfer', requestId, to });
     });
+  }
+
+  /**
+   * Asks this server, as leader, to change the configuration by one server (dissertation §4.1):
+   * add a learner, promote a learner that has caught up, or remove a server. Resolves once the
+   * config entry is committed and applied here, or with the chart's reason for refusing it.
+   */
+  changeConfig(change: ConfigChange): Promise<ConfigChangeOutcome> {
+    return new Promise((resolve) => {
+      if (this.#stopped) return resolve({ outcome: 'stopped', index: 0, leaderId: null });
+      const requestId = this.#requestIdNext++;
+      this.#configCalls.set(requestId, resolve);
+      this.actor.send({ type: 'client.changeConfig', requestId, change });
+    });
+  }
+
+  #onConfigChanged(answer: ConfigChangeAnswer): void {
+    const call = this.#configCalls.get(answer.requestId);
+    if (call === undefined) return;
+    this.#configCalls.delete(answer.requestId);
+    if (answer.outcome !== 'appended') {
+      call({ outcome: answer.outcome, index: 0, leaderId: answer.leaderId });
+      return;
+    }
+    // Committed once applied here in the same term, like a command (#decide).
+    const onDecided = (outcome: ProposalOutcome) =>
+      call(outcome.failure === null ? { outcome: 'committed', index: answer.index, leaderId: this.id } : { outcome: outcome.failure.code === 'Stopped' ? 'stopped' : 'lost', index: answer.index, leaderId: null });
+    this.#waiting.push({ first: answer.index, count: 1, term: answer.term, results: [], onDecided });
   }
 
   #onProposed(answer: ProposalAnswer): void {

@@ -176,6 +176,8 @@ function readStatus(server: ServerHost): WorkerStatus {
     snapshotIndex: context.snapshot?.index ?? 0,
     firstLogIndex: context.log.firstIndex,
     snapshots: !server.snapshots ? 'unsupported' : context.config.snapshotEvery === 0 ? 'manual' : 'on',
+    voters: context.voters,
+    learners: context.learners,
   };
 }
 
@@ -220,6 +222,10 @@ const control: WorkerControl = {
   transfer: async (to) => {
     assert(host !== null && running, 'transfer() before run()');
     return host.transfer(to);
+  },
+  changeConfig: async (change) => {
+    assert(host !== null && running, 'changeConfig() before run()');
+    return host.changeConfig(change);
   },
   failDisk: (fault) => {
     if (faultyDisk === null) return false;

@@ -2,7 +2,8 @@ import type { MessagePort } from 'node:worker_threads';
 import type { RaftConfig } from '../core/config.ts';
 import type { NodeId, Role } from '../protocol/types.ts';
 import type { PackedEntries } from '../protocol/packing.ts';
-import type { TransferOutcome } from './server-host.ts';
+import type { ConfigChangeOutcome, TransferOutcome } from './server-host.ts';
+import type { ConfigChange } from '../core/configuration.ts';
 
 /**
  * What the cluster controller (main thread) and a server's worker say to each other.
@@ -18,6 +19,7 @@ import type { TransferOutcome } from './server-host.ts';
 
 export interface WorkerSetup {
   readonly id: NodeId;
+  /** The cluster's initial voters (the configuration before any config entry; the log and snapshot say what it is now). */
   readonly servers: readonly NodeId[];
   /** The server's own folder, holding its write-ahead log. */
   readonly dir: string;
@@ -146,6 +148,9 @@ export interface WorkerStatus {
    * server never compacts its log and keeps every entry in memory and on disk.
    */
   readonly snapshots: 'on' | 'manual' | 'unsupported';
+  /** The configuration in force on this server (the newest in its log, committed or not, §4.1): its voters and learners. */
+  readonly voters: readonly NodeId[];
+  readonly learners: readonly NodeId[];
   /** Only when status() was asked for it (the inspector): computed at the call, never tracked. */
   readonly detail?: WorkerStatusDetail;
 }
@@ -217,6 +222,8 @@ export interface WorkerControl {
   snapshot(): Promise<SnapshotOutcome>;
   /** Asks this server to hand leadership to `to` (§3.10); resolves with the chart's first answer. */
   transfer(to: NodeId): Promise<TransferOutcome>;
+  /** Asks this server, as leader, to change the configuration by one server (§4.1); resolves once committed here, or with why not. */
+  changeConfig(change: ConfigChange): Promise<ConfigChangeOutcome>;
   /** From now on every `operation` on this worker's log fails with `code`; false when diskFaults is off. */
   failDisk(fault: DiskFault): boolean;
   /** Stops the chart and closes the log (releasing its lock); the worker then does nothing more. */

@@ -16,8 +16,9 @@ import { crc32c } from '../core/crc32c.ts';
  *   hardState (2):     uv term, u8 hasVote, [uv byte length, UTF-8 votedFor when hasVote]
  *   entries (3):       uv firstIndex, uv count, count × (uv term, u8 kind, uv length, command bytes)
  *   truncate (4):      uv fromIndex
- *   snapshotHeader (5): u32 magic 'RCSN', u8 version (1), uv index, uv term, uv server count,
- *                      count × (uv length, UTF-8 id), uv dataBytes, u32 dataChecksum (CRC-32C)
+ *   snapshotHeader (5): u32 magic 'RCSN', u8 version (2), uv index, uv term, uv server count,
+ *                      count × (uv length, UTF-8 id), uv learner count, count × (uv length, UTF-8 id),
+ *                      uv dataBytes, u32 dataChecksum (CRC-32C) (version 1 has no learners: none)
  * An entries record is one contiguous run of indexes, so the index is stored once. A snapshot
  * header begins a snapshot file, the data follows it (snapshot-file.ts); it never appears in a segment.
  */
@@ -43,6 +44,8 @@ export interface SnapshotHeaderRecord {
   readonly index: number;
   readonly term: number;
   readonly servers: readonly string[];
+  /** The learners at `index` (dissertation §4.2.1). */
+  readonly learners: readonly string[];
   readonly dataBytes: number;
   readonly dataChecksum: number;
 }
@@ -60,7 +63,8 @@ const segmentMagic = 0x4c574352; // 'RCWL' read as little-endian u32
 const snapshotMagic = 0x4e534352; // 'RCSN'
 /** Segment headers are written in version 2 (with the base); version 1 (without) still reads. */
 const formatVersion = 2;
-const snapshotFormatVersion = 1;
+/** Snapshot headers are written in version 2 (with learners); version 1 (without) still reads. */
+const snapshotFormatVersion = 2;
 /** The most servers a snapshot header may name. */
 const snapshotServersMax = 1024;
 
@@ -214,12 +218,15 @@ function payloadBytes(record: WalRecord): number {
     case 'segmentHeader':
       return 5 + uvarintBytes(record.sequence) + uvarintBytes(record.previousSegmentValidBytes) + uvarintBytes(record.baseIndex) + uvarintBytes(record.baseTerm);
     case 'snapshotHeader': {
-      assert(record.servers.length <= snapshotServersMax, `a snapshot names ${record.servers.length} servers`);
-      let size = 5 + uvarintBytes(record.index) + uvarintBytes(record.term) + uvarintBytes(record.servers.length) + uvarintBytes(record.dataBytes) + 4;
-      for (const server of record.servers) {
-        const idBytes = Buffer.byteLength(server, 'utf8');
-        assert(idBytes <= nodeIdBytesMax, `server id is ${idBytes} bytes, more than ${nodeIdBytesMax}`);
-        size += uvarintBytes(idBytes) + idBytes;
+      let size = 5 + uvarintBytes(record.index) + uvarintBytes(record.term) + uvarintBytes(record.dataBytes) + 4;
+      for (const ids of [record.servers, record.learners]) {
+        assert(ids.length <= snapshotServersMax, `a snapshot names ${ids.length} servers`);
+        size += uvarintBytes(ids.length);
+        for (const server of ids) {
+          const idBytes = Buffer.byteLength(server, 'utf8');
+          assert(idBytes <= nodeIdBytesMax, `server id is ${idBytes} bytes, more than ${nodeIdBytesMax}`);
+          size += uvarintBytes(idBytes) + idBytes;
+        }
       }
       return size;
     }
@@ -262,10 +269,12 @@ function writePayload(out: Uint8Array, view: DataView, start: number, record: Wa
       out[p + 4] = snapshotFormatVersion;
       p = writeUvarint(out, p + 5, record.index);
       p = writeUvarint(out, p, record.term);
-      p = writeUvarint(out, p, record.servers.length);
-      for (const server of record.servers) {
-        p = writeUvarint(out, p, Buffer.byteLength(server, 'utf8'));
-        p += utf8.encodeInto(server, out.subarray(p)).written;
+      for (const ids of [record.servers, record.learners]) {
+        p = writeUvarint(out, p, ids.length);
+        for (const server of ids) {
+          p = writeUvarint(out, p, Buffer.byteLength(server, 'utf8'));
+          p += utf8.encodeInto(server, out.subarray(p)).written;
+        }
       }
       p = writeUvarint(out, p, record.dataBytes);
       view.setUint32(p, record.dataChecksum, true);
@@ -303,6 +312,15 @@ function writePayload(out: Uint8Array, view: DataView, start: number, record: Wa
   }
 }
 
+/** A count, then that many UTF-8 ids (a snapshot header's voters or learners). */
+function readIds(reader: PayloadReader): string[] {
+  const count = reader.uvarint();
+  if (count > snapshotServersMax || count > reader.remaining) throw new PayloadError(`a snapshot naming ${count} servers`);
+  const ids: string[] = [];
+  for (let i = 0; i < count; i++) ids.push(reader.utf8(reader.uvarint()));
+  return ids;
+}
+
 /** Thrown inside readPayload only: the payload does not parse although its checksum matched. */
 class PayloadError extends Error {}
 
@@ -324,14 +342,12 @@ function readPayload(bytes: Uint8Array, type: number, start: number, end: number
     case typeCodes.snapshotHeader: {
       if (reader.u32() !== snapshotMagic) throw new PayloadError('not a raftchart snapshot header (bad magic)');
       const version = reader.u8();
-      if (version !== snapshotFormatVersion) throw new PayloadError(`snapshot format version ${version}; this raftchart reads ${snapshotFormatVersion}`);
+      if (version !== 1 && version !== snapshotFormatVersion) throw new PayloadError(`snapshot format version ${version}; this raftchart reads 1 and ${snapshotFormatVersion}`);
       const index = reader.uvarint();
       const term = reader.uvarint();
-      const count = reader.uvarint();
-      if (count > snapshotServersMax || count > reader.remaining) throw new PayloadError(`a snapshot naming ${count} servers`);
-      const servers: string[] = [];
-      for (let i = 0; i < count; i++) servers.push(reader.utf8(reader.uvarint()));
-      record = { type: 'snapshotHeader', index, term, servers, dataBytes: reader.uvarint(), dataChecksum: reader.u32() };
+      const servers = readIds(reader);
+      const learners = version === 1 ? [] : readIds(reader);
+      record = { type: 'snapshotHeader', index, term, servers, learners, dataBytes: reader.uvarint(), dataChecksum: reader.u32() };
       break;
     }
     case typeCodes.hardState: {

@@ -39,6 +39,7 @@ function headerOf(snapshot: Snapshot): Uint8Array {
       index: snapshot.index,
       term: snapshot.term,
       servers: snapshot.servers,
+      learners: snapshot.learners ?? [],
       dataBytes: snapshot.data.byteLength,
       dataChecksum: crc32c(snapshot.data),
     },
@@ -83,5 +84,5 @@ export function decodeSnapshotFile(bytes: Uint8Array, expectedIndex: number): Sn
   if (bytes.length - end !== record.dataBytes) return { damage: `it holds ${bytes.length - end} bytes of data, its header says ${record.dataBytes}` };
   const data = bytes.subarray(end);
   if (crc32c(data) !== record.dataChecksum) return { damage: 'its data does not match its checksum' };
-  return { index: record.index, term: record.term, servers: record.servers, data };
+  return { index: record.index, term: record.term, servers: record.servers, learners: record.learners, data };
 }

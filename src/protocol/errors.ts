@@ -9,6 +9,8 @@ export type ErrorCode =
   | 'UnknownNode'
   | 'NotLeader'
   | 'TransferInProgress'
+  | 'ConfigChangeInProgress'
+  | 'LearnerNotCaughtUp'
   | 'Timeout'
   | 'Stopped'
   | 'LogCorrupt'

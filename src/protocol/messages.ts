@@ -77,8 +77,9 @@ export interface InstallSnapshot {
   readonly term: number;
   readonly lastIncludedIndex: number;
   readonly lastIncludedTerm: number;
-  /** The configuration at lastIncludedIndex. */
+  /** The configuration at lastIncludedIndex: its voters, and its learners (omitted: none). */
   readonly servers: readonly NodeId[];
+  readonly learners?: readonly NodeId[];
   readonly offset: number;
   readonly data: Uint8Array;
   readonly done: boolean;

@@ -35,6 +35,8 @@ export interface SnapshotMeta {
   readonly term: number;
   /** The voting servers at `index`: the configuration a server restored from it belongs to. */
   readonly servers: readonly NodeId[];
+  /** The learners (non-voters, dissertation §4.2.1) at `index`; omitted: none. */
+  readonly learners?: readonly NodeId[];
 }
 
 /** A snapshot with its state machine bytes (what `StateMachine.snapshot()` returned). */

@@ -109,6 +109,7 @@ export function raftMessageProblem(value: unknown, self: NodeId): string | null 
 function installSnapshotProblem(value: Record<string, unknown>): string | null {
   if (!isCount(value.lastIncludedIndex) || value.lastIncludedIndex < 1 || !isCount(value.lastIncludedTerm) || value.lastIncludedTerm < 1) return 'bad snapshot position';
   if (!Array.isArray(value.servers) || value.servers.length === 0 || value.servers.length > serversMax || !value.servers.every(isNodeId)) return 'bad servers';
+  if (value.learners !== undefined && (!Array.isArray(value.learners) || value.learners.length > serversMax || !value.learners.every(isNodeId))) return 'bad learners';
   if (!isCount(value.totalBytes) || value.totalBytes > snapshotBytesMax) return 'bad totalBytes';
   if (!(value.data instanceof Uint8Array) || value.data.byteLength > snapshotChunkBytesWireMax) return 'bad data';
   if (!isCount(value.offset) || value.offset + value.data.byteLength > value.totalBytes) return 'bad offset';

@@ -138,3 +138,28 @@ describe('record codec', () => {
     expect(() => encodeRecords([gap])).toThrow(/contiguous/);
   });
 });
+
+describe('snapshot headers (configuration with learners, dissertation §4.2.1)', () => {
+  const snapshotHeader: WalRecord = { type: 'snapshotHeader', index: 5, term: 2, servers: ['n1', 'n2'], learners: ['n4'], dataBytes: 3, dataChecksum: 0xdeadbeef };
+
+  it('round-trips voters and learners', () => {
+    expect(decodeFrames(encodeRecords([snapshotHeader])).frames.map((frame) => frame.record)).toEqual([snapshotHeader]);
+  });
+
+  it('still reads a version 1 header, which has no learners', () => {
+    const v2 = encodeRecords([{ ...snapshotHeader, learners: [] }]);
+    const payload = v2.subarray(frameHeaderBytes);
+    // Version 1: the same payload less the learner count (one zero byte after the servers), version byte 1.
+    const learnerCountAt = 5 + 1 + 1 + 1 + 2 * 3;
+    expect(payload[learnerCountAt]).toBe(0);
+    const v1Payload = new Uint8Array([...payload.subarray(0, learnerCountAt), ...payload.subarray(learnerCountAt + 1)]);
+    v1Payload[4] = 1;
+    const frame = new Uint8Array(frameHeaderBytes + v1Payload.length);
+    const view = new DataView(frame.buffer);
+    view.setUint32(0, v1Payload.length, true);
+    frame[4] = v2[4];
+    frame.set(v1Payload, frameHeaderBytes);
+    view.setUint32(5, crc32c(v1Payload, 0, v1Payload.length, crc32c(Uint8Array.of(v2[4]))), true);
+    expect(decodeFrames(frame).frames.map((f) => f.record)).toEqual([{ ...snapshotHeader, learners: [] }]);
+  });
+});
