@@ -1,12 +1,13 @@
-import { runClusterBench } from '../../bench/cluster-bench.ts';
-import { clusterBenchUsage, parseClusterBenchArgs } from '../../bench/cluster-bench-options.ts';
-import type { CliIo } from './run-cli.ts';
-import { asUsageError } from './sim-command.ts';
+import type { BenchCommand } from '../src/cli/bench-command.ts';
+import { asUsageError } from '../src/cli/sim-command.ts';
+import { runClusterBench } from './cluster-bench.ts';
+import { clusterBenchUsage, parseClusterBenchArgs } from './cluster-bench-options.ts';
 
 /**
- * `raftchart bench`: the cluster benchmark of `npm run bench` (its engine lives in bench/ and
- * ships with the package; tsconfig compiles bench/ beside src/). Results go to ./bench-results
- * unless --results-dir says otherwise.
+ * `raftchart bench` from a clone of the repository: the cluster benchmark of `npm run bench`.
+ * src/cli/bench-command.ts loads this file only from the TypeScript sources; the package ships no
+ * bench/ (it drives etcd and a headless Chromium). Results go to ./bench-results unless
+ * --results-dir says otherwise.
  */
 
 const benchUsage = `raftchart bench: raftchart (and etcd when its binary is on PATH) under closed-loop load
@@ -19,7 +20,7 @@ default --results-dir: ./bench-results`;
 const resultsDirDefault = 'bench-results';
 
 /** `raftchart bench`: runs the cluster benchmark; returns the exit code. */
-export async function benchCommand(argv: readonly string[], io: CliIo): Promise<number> {
+export const benchCommand: BenchCommand = async (argv, io) => {
   let options;
   try {
     options = parseClusterBenchArgs(argv, resultsDirDefault);
@@ -32,4 +33,4 @@ export async function benchCommand(argv: readonly string[], io: CliIo): Promise<
   }
   await runClusterBench(options, io.out);
   return 0;
-}
+};
