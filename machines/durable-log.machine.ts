@@ -91,7 +91,8 @@ export const queuedRequestsMax = 1_000_000;
 /** The backoff stops doubling after this many retries. */
 export const retryBackoffDoublingsMax = 6;
 
-interface DurableLogContext {
+/** The durable log's context; exported because the declaration files (.d.ts) of the charts that spawn this one name it. */
+export interface DurableLogContext {
   /**
    * Requests received, not yet handed to storage. Changed in place by enqueueRequest (O(1) per
    * request, no copy of the context), replaced whole by takeBatch.

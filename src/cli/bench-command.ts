@@ -1,35 +1,27 @@
-import { runClusterBench } from '../../bench/cluster-bench.ts';
-import { clusterBenchUsage, parseClusterBenchArgs } from '../../bench/cluster-bench-options.ts';
 import type { CliIo } from './run-cli.ts';
-import { asUsageError } from './sim-command.ts';
+import { UsageError } from './sim-command.ts';
 
 /**
- * `raftchart bench`: the cluster benchmark of `npm run bench` (its engine lives in bench/ and
- * ships with the package; tsconfig compiles bench/ beside src/). Results go to ./bench-results
- * unless --results-dir says otherwise.
+ * `raftchart bench` is a development command: its engine (bench/) drives etcd and a headless
+ * Chromium, so it stays in the repository and the package does not ship it. From the TypeScript
+ * sources this loads bench/bench-command.ts; from dist/ (an installed package) it refuses and says
+ * where the benchmark runs. It imports a URL, not a string literal, so tsc neither follows it nor
+ * emits bench/ into dist/.
  */
 
-const benchUsage = `raftchart bench: raftchart (and etcd when its binary is on PATH) under closed-loop load
+/** The benchmark's command: argv in, an exit code out (bench/bench-command.ts). */
+export type BenchCommand = (argv: readonly string[], io: CliIo) => Promise<number>;
 
-  raftchart bench [--quick] [options]
+const benchEntry = new URL('../../bench/bench-command.ts', import.meta.url);
 
-${clusterBenchUsage}
-default --results-dir: ./bench-results`;
-
-const resultsDirDefault = 'bench-results';
-
-/** `raftchart bench`: runs the cluster benchmark; returns the exit code. */
+/** `raftchart bench`: runs the cluster benchmark from a clone; a UsageError from the package. */
 export async function benchCommand(argv: readonly string[], io: CliIo): Promise<number> {
-  let options;
-  try {
-    options = parseClusterBenchArgs(argv, resultsDirDefault);
-  } catch (error) {
-    throw asUsageError(error);
+  if (!import.meta.url.endsWith('.ts')) {
+    throw new UsageError(
+      'the benchmark is a development command and the package does not ship it. ' +
+        'Run it from a clone of the repository: npm install, then npm run bench -- --help.',
+    );
   }
-  if (options.help) {
-    io.out(benchUsage);
-    return 0;
-  }
-  await runClusterBench(options, io.out);
-  return 0;
+  const bench = (await import(benchEntry.href)) as { benchCommand: BenchCommand };
+  return bench.benchCommand(argv, io);
 }
