@@ -5,6 +5,7 @@ import { Random } from '../core/random.ts';
 import type { NodeId } from '../protocol/types.ts';
 import { runCommand, type InspectorCommand } from '../inspect/inspector-commands.ts';
 import { Inspector } from '../inspect/inspector-server.ts';
+import { ServerIds } from '../inspect/server-ids.ts';
 import type { CliIo } from './run-cli.ts';
 import { asUsageError, UsageError, wholeNumber } from './sim-command.ts';
 import { startStatelyBridge, statelyPortDefault, type StatelyBridge } from '../inspect/stately-bridge.ts';
@@ -238,7 +239,7 @@ async function liveView(cluster: LocalCluster, options: ClusterCommandOptions, i
   const act = async (key: string): Promise<void> => {
     const command = await commandOf(key);
     if (command === null) return;
-    note = await runCommand(cluster, command, { leader: leaderOf(last)?.id, nextKey: () => proposed++ });
+    note = await runCommand(cluster, command, { leader: leaderOf(last)?.id, nextKey: () => proposed++, serverIds: new ServerIds() });
   };
   try {
     await runUntilStopped(
