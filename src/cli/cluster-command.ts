@@ -3,8 +3,10 @@ import { parseArgs } from 'node:util';
 import { LocalCluster, leaderOf, stateShown, type NodeStatus } from '../cluster/local-cluster.ts';
 import { Random } from '../core/random.ts';
 import type { NodeId } from '../protocol/types.ts';
-import { runCommand, type InspectorCommand } from '../inspect/inspector-commands.ts';
+import { configurationText, runCommand, type InspectorCommand } from '../inspect/inspector-commands.ts';
+import { askEveryServer } from '../inspect/inspector-feed.ts';
 import { Inspector } from '../inspect/inspector-server.ts';
+import { ServerIds } from '../inspect/server-ids.ts';
 import type { CliIo } from './run-cli.ts';
 import { asUsageError, UsageError, wholeNumber } from './sim-command.ts';
 import { startStatelyBridge, statelyPortDefault, type StatelyBridge } from '../inspect/stately-bridge.ts';
@@ -25,8 +27,10 @@ export const clusterUsage = `raftchart cluster: a local cluster of worker thread
 --stately: stream every server's statecharts to Stately's inspector: open the printed
   http://localhost:8080 page (it frames https://stately.ai/inspect, so the browser must be
   online); --stately-port N relays on port N instead (and implies --stately).
-on a terminal: a live view; keys 1-9 crash/restart that server, p partition (random halves),
-  h heal, u toggle an unreliable network, b propose a burst of 100 commands, q or Ctrl-C stop.
+on a terminal: a live view; keys 1-9 crash/restart the server in that row, p partition (random
+  halves), h heal, u toggle an unreliable network, b propose a burst of 100 commands, a add a
+  learner (next free id), o then a row's digit promote that learner to voter, r then a row's digit
+  remove that server (it is stopped once the removal commits), q or Ctrl-C stop.
 otherwise: a status line per second until SIGINT/SIGTERM or --duration-ms.`;
 
 /** How often the live view redraws, and how often the plain output prints a line. */
@@ -51,8 +55,16 @@ interface ClusterCommandOptions {
 /** The inspector's port when --inspect is given without --port; a free one when it is taken. */
 export const inspectorPortDefault = 4000;
 
-/** `raftchart cluster`: runs a LocalCluster until told to stop; returns the exit code. */
-export async function clusterCommand(argv: readonly string[], io: CliIo, tty = process.stdout.isTTY === true && process.stdin.isTTY === true): Promise<number> {
+/** Where the live view reads its keys: the terminal (raw mode), or any stream of key presses. */
+export type KeyInput = NodeJS.ReadableStream & { readonly isTTY?: boolean; setRawMode?(raw: boolean): unknown };
+
+/** `raftchart cluster`: runs a LocalCluster until told to stop; returns the exit code. With `tty`, the live view reads `keys`. */
+export async function clusterCommand(
+  argv: readonly string[],
+  io: CliIo,
+  tty = process.stdout.isTTY === true && process.stdin.isTTY === true,
+  keys: KeyInput = process.stdin,
+): Promise<number> {
   const { values } = parseArgs({
     args: [...argv],
     options: {
@@ -106,7 +118,7 @@ export async function clusterCommand(argv: readonly string[], io: CliIo, tty = p
     if (inspector !== null) io.out(`inspector: ${inspector.url}`);
     // The live view clears the screen: it repeats the pages to open on every frame.
     const links = [...(inspector === null ? [] : [`inspector: ${inspector.url}`]), ...(stately === null ? [] : [`Stately: ${stately.url}`])];
-    await (tty ? liveView(cluster, options, io, links) : plainView(cluster, options, io));
+    await (tty ? liveView(cluster, options, io, links, keys) : plainView(cluster, options, io));
   } finally {
     await inspector?.close();
     await cluster.stop();
@@ -143,7 +155,7 @@ class Sampler {
   constructor(private readonly cluster: LocalCluster) {}
 
   async sample(): Promise<{ statuses: NodeStatus[]; messagesPerSec: number; elapsedMs: number }> {
-    const statuses = await Promise.all(this.cluster.nodeIds.map((id) => this.cluster.status(id)));
+    const statuses = await askEveryServer(this.cluster, (id) => this.cluster.status(id));
     const now = performance.now();
     const messages = this.cluster.network.stats().messages;
     const messagesPerSec = ((messages - this.#lastMessages) * 1000) / Math.max(1, now - this.#lastAt);
@@ -205,26 +217,44 @@ async function runUntilStopped(durationMs: number | undefined, everyMs: number, 
   });
 }
 
-/** A terminal: the live view, redrawn ~4×/s, with keys to inject faults. */
-async function liveView(cluster: LocalCluster, options: ClusterCommandOptions, io: CliIo, links: readonly string[]): Promise<void> {
+/** A key that waits for a row's digit to say which server it acts on. */
+const rowKeys: Readonly<Record<string, { readonly command: 'promote' | 'remove'; readonly prompt: string }>> = {
+  o: { command: 'promote', prompt: 'promote which learner? press its row (1-9); any other key cancels' },
+  r: { command: 'remove', prompt: 'remove which server? press its row (1-9); any other key cancels' },
+};
+
+/** The server in row `key` (1-9) of the live view, which lists cluster.nodeIds in order, or undefined. */
+function serverInRow(cluster: LocalCluster, key: string): NodeId | undefined {
+  const row = /^[1-9]$/.test(key) ? Number(key) : 0;
+  return row >= 1 && row <= cluster.nodeIds.length ? cluster.nodeIds[row - 1] : undefined;
+}
+
+/** A terminal: the live view, redrawn ~4×/s, with keys to inject faults and change the membership. */
+async function liveView(cluster: LocalCluster, options: ClusterCommandOptions, io: CliIo, links: readonly string[], keys: KeyInput): Promise<void> {
   const sampler = new Sampler(cluster);
   const random = new Random(cluster.seed, 'cli');
+  const serverIds = new ServerIds();
   let proposed = 0;
   let last: NodeStatus[] = [];
   let note = '';
+  /** A row key pressed (o, r): the next key names the server. */
+  let awaitingRow: (typeof rowKeys)[string] | null = null;
   /** When each server's term last changed: its last election, as this view saw it. */
   const terms = new Map<NodeId, { term: number; atMs: number }>();
-  const stdin = process.stdin;
-  emitKeypressEvents(stdin);
-  stdin.setRawMode(true);
-  stdin.resume();
+  emitKeypressEvents(keys);
+  if (keys.isTTY === true) keys.setRawMode?.(true);
+  keys.resume();
   /** A key as the inspector page's command for it (src/inspect/inspector-commands.ts), or null for none. */
   const commandOf = async (key: string): Promise<InspectorCommand | null> => {
-    const n = Number(key);
-    if (Number.isInteger(n) && n >= 1 && n <= cluster.nodeIds.length) {
-      const node = cluster.nodeIds[n - 1];
-      return { command: (await cluster.status(node)).alive ? 'crash' : 'restart', node };
+    if (awaitingRow !== null) {
+      const { command } = awaitingRow;
+      awaitingRow = null;
+      const node = serverInRow(cluster, key);
+      note = node === undefined ? `${command}: cancelled (no server in row ${JSON.stringify(key)})` : `${command} ${node}…`;
+      return node === undefined ? null : { command, node };
     }
+    const node = serverInRow(cluster, key);
+    if (node !== undefined) return { command: (await cluster.status(node)).alive ? 'crash' : 'restart', node };
     if (key === 'p') {
       const ids = [...cluster.nodeIds].sort(() => random.float() - 0.5);
       const half = Math.ceil(ids.length / 2);
@@ -233,12 +263,20 @@ async function liveView(cluster: LocalCluster, options: ClusterCommandOptions, i
     if (key === 'h') return { command: 'heal' };
     if (key === 'u') return { command: 'setReliable', reliable: !cluster.network.isReliable() };
     if (key === 'b') return { command: 'propose', count: burstCommands };
+    if (key === 'a') {
+      note = 'adding a learner…';
+      return { command: 'addLearner' };
+    }
+    if (rowKeys[key] !== undefined) {
+      awaitingRow = rowKeys[key];
+      note = awaitingRow.prompt;
+    }
     return null;
   };
   const act = async (key: string): Promise<void> => {
     const command = await commandOf(key);
     if (command === null) return;
-    note = await runCommand(cluster, command, { leader: leaderOf(last)?.id, nextKey: () => proposed++ });
+    note = await runCommand(cluster, command, { leader: leaderOf(last)?.id, nextKey: () => proposed++, serverIds });
   };
   try {
     await runUntilStopped(
@@ -251,20 +289,34 @@ async function liveView(cluster: LocalCluster, options: ClusterCommandOptions, i
           const seen = terms.get(s.id);
           if (seen === undefined || seen.term !== s.term) terms.set(s.id, { term: s.term, atMs: elapsedMs });
         }
+        for (const id of terms.keys()) if (!statuses.some((s) => s.id === id)) terms.delete(id);
         draw(io, cluster, statuses, terms, messagesPerSec, elapsedMs, cluster.network.isReliable(), [...links, note].join('   '));
       },
       (stop) => {
-        stdin.on('keypress', (_: string, key: { name?: string; sequence?: string; ctrl?: boolean }) => {
+        keys.on('keypress', (_: string, key: { name?: string; sequence?: string; ctrl?: boolean }) => {
           if (key.name === 'q' || (key.ctrl === true && key.name === 'c')) stop();
-          else act(key.name ?? key.sequence ?? '').catch((error: unknown) => (note = error instanceof Error ? error.message : String(error)));
+          else act(key.name ?? key.sequence ?? '').catch((error: unknown) => (note = errorNote(error)));
         });
       },
     );
   } finally {
-    stdin.setRawMode(false);
-    stdin.pause();
-    stdin.removeAllListeners('keypress');
+    if (keys.isTTY === true) keys.setRawMode?.(false);
+    keys.pause();
+    keys.removeAllListeners('keypress');
   }
+}
+
+/** A refused key's error as the view shows it: its code, then what to do. */
+function errorNote(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  return typeof code === 'string' ? `${code}: ${message}` : message;
+}
+
+/** The state column: down or failed, else its role, or "learner" while its own configuration makes it one (§4.2.1). */
+function stateColumn(s: NodeStatus): string {
+  if (!s.alive || s.failed) return stateShown(s).toUpperCase();
+  return s.learners.includes(s.id) ? 'learner' : s.role;
 }
 
 function draw(
@@ -283,11 +335,12 @@ function draw(
     '\x1b[H\x1b[2J' + `raftchart cluster — ${statuses.length} servers, ${(elapsedMs / 1000).toFixed(0)} s, seed ${cluster.seed}, ${cluster.dataDir}`,
     `leader ${leader?.id ?? '-'}   network ${reliable ? 'reliable' : 'UNRELIABLE'}   ${messagesPerSec.toFixed(0)} msg/s`,
     '',
-    'server  state      term  leader  commit  applied    log  snapshot  log from  last election',
-    ...statuses.map((s) =>
+    'row server  state      term  leader  commit  applied    log  snapshot  log from  last election  its configuration',
+    ...statuses.map((s, i) =>
       [
+        (i < 9 ? String(i + 1) : '').padStart(3),
         s.id.padEnd(7),
-        (s.alive && !s.failed ? s.role : stateShown(s).toUpperCase()).padEnd(10),
+        stateColumn(s).padEnd(10),
         String(s.term).padStart(4),
         (s.leaderId ?? '-').padStart(7),
         String(s.commitIndex).padStart(7),
@@ -296,10 +349,11 @@ function draw(
         (s.snapshots === 'unsupported' ? 'n/a' : String(s.snapshotIndex)).padStart(9),
         String(s.firstLogIndex).padStart(9),
         sinceElection(s.id).padStart(14),
+        ` ${s.voters.length === 0 ? '-' : configurationText(s)}`,
       ].join(' '),
     ),
     '',
-    'keys: 1-9 crash/restart  p partition  h heal  u unreliable  b burst of 100  q quit',
+    'keys: 1-9 crash/restart row  p partition  h heal  u unreliable  b burst of 100  a add learner  o+row promote  r+row remove  q quit',
     note,
   ];
   io.out(lines.join('\n'));

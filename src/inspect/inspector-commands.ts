@@ -1,14 +1,22 @@
-import type { LocalCluster } from '../cluster/local-cluster.ts';
-import { RaftchartError } from '../protocol/errors.ts';
+import type { ConfigChangeResult, LocalCluster } from '../cluster/local-cluster.ts';
+import { hasErrorCode, RaftchartError } from '../protocol/errors.ts';
 import type { NodeId } from '../protocol/types.ts';
 import { encodeKeyValueCommand } from '../host/key-value-store.ts';
+import type { ServerIds } from './server-ids.ts';
 
 /** The most commands one `propose` from the page may ask for. */
 export const proposeCountMax = 1000;
+/**
+ * Ids one `addLearner` without a `node` tries: the cluster refuses (InvalidOptions) an id removed
+ * before this process watched it (a data folder used again), and the next one is tried.
+ */
+export const learnerIdAttemptsMax = 16;
 
 /** A request from the page: `id` comes back in the reply. */
 export type InspectorCommand =
-  | { readonly command: 'crash' | 'restart' | 'disconnect' | 'connect' | 'failDisk'; readonly node: NodeId }
+  | { readonly command: 'crash' | 'restart' | 'disconnect' | 'connect' | 'failDisk' | 'promote' | 'remove'; readonly node: NodeId }
+  /** A new server as a learner (§4.2.1): under `node`, or under the next free id (ServerIds) when omitted. */
+  | { readonly command: 'addLearner'; readonly node?: NodeId }
   | { readonly command: 'partition'; readonly groups: NodeId[][] }
   | { readonly command: 'heal' | 'pause' | 'resume' }
   | { readonly command: 'setReliable'; readonly reliable: boolean }
@@ -20,9 +28,18 @@ export type InspectorReply =
   | { readonly type: 'reply'; readonly id: number | null; readonly ok: true; readonly text: string }
   | { readonly type: 'reply'; readonly id: number | null; readonly ok: false; readonly code: string; readonly message: string };
 
-const nodeCommands = new Set(['crash', 'restart', 'disconnect', 'connect', 'failDisk']);
+/** What a command needs besides the cluster: the leader the page last saw, and counters the inspector keeps. */
+export interface CommandContext {
+  readonly leader: NodeId | undefined;
+  /** A fresh number for the key of each proposed command. */
+  nextKey(): number;
+  /** Ids for servers added without one. */
+  readonly serverIds: ServerIds;
+}
+
+const nodeCommands = new Set(['crash', 'restart', 'disconnect', 'connect', 'failDisk', 'promote', 'remove']);
 const plainCommands = new Set(['heal', 'pause', 'resume']);
-const commandNames = ['crash', 'restart', 'disconnect', 'connect', 'failDisk', 'partition', 'heal', 'pause', 'resume', 'setReliable', 'propose'];
+const commandNames = ['crash', 'restart', 'disconnect', 'connect', 'failDisk', 'partition', 'heal', 'pause', 'resume', 'setReliable', 'propose', 'addLearner', 'promote', 'remove'];
 
 function invalid(message: string): RaftchartError {
   return new RaftchartError('InvalidCommand', `${message}. Commands: ${commandNames.join(', ')}.`);
@@ -48,6 +65,10 @@ export function parseCommand(message: unknown): InspectorCommand {
     return { command: command as 'crash', node: request.node };
   }
   if (plainCommands.has(command)) return { command: command as 'heal' };
+  if (command === 'addLearner') {
+    if (request.node !== undefined && typeof request.node !== 'string') throw invalid('addLearner takes "node" as a new server id like "n4", or none for the next free one');
+    return request.node === undefined ? { command } : { command, node: request.node };
+  }
   if (command === 'partition') {
     const groups = request.groups;
     if (!Array.isArray(groups) || !groups.every((g) => Array.isArray(g) && g.every((id) => typeof id === 'string'))) {
@@ -69,9 +90,10 @@ export function parseCommand(message: unknown): InspectorCommand {
 
 /**
  * Carries out a checked request on `cluster` and says what happened. Throws the cluster's
- * RaftchartError (UnknownNode, NotLeader, InvalidOptions, …) when it refuses.
+ * RaftchartError (UnknownNode, NotLeader, InvalidOptions, …; for membership changes also
+ * ConfigChangeInProgress, LearnerNotCaughtUp, Timeout) when it refuses.
  */
-export async function runCommand(cluster: LocalCluster, command: InspectorCommand, context: { readonly leader: NodeId | undefined; nextKey(): number }): Promise<string> {
+export async function runCommand(cluster: LocalCluster, command: InspectorCommand, context: CommandContext): Promise<string> {
   switch (command.command) {
     case 'crash':
       await cluster.crash(command.node);
@@ -106,10 +128,44 @@ export async function runCommand(cluster: LocalCluster, command: InspectorComman
       return command.reliable ? 'network reliable' : 'network unreliable: ~10% lost, 0-27 ms delay';
     case 'propose':
       return propose(cluster, command.node ?? context.leader, command.count, context);
+    case 'addLearner': {
+      const { id, result } = await addLearner(cluster, command.node, context.serverIds);
+      return `${id} added as a learner (entry ${result.index}): ${configurationText(result)}`;
+    }
+    case 'promote': {
+      const result = await cluster.promote(command.node);
+      return `${command.node} promoted to voter (entry ${result.index}): ${configurationText(result)}`;
+    }
+    case 'remove': {
+      const result = await cluster.removeServer(command.node);
+      return `${command.node} removed and stopped (entry ${result.index}): ${configurationText(result)}`;
+    }
   }
 }
 
-async function propose(cluster: LocalCluster, node: NodeId | undefined, count: number, context: { nextKey(): number }): Promise<string> {
+/** A configuration as the page and the terminal show it: `voters: n1 n2 n3 · learners: n4`. */
+export function configurationText(configuration: Pick<ConfigChangeResult, 'voters' | 'learners'>): string {
+  const learners = configuration.learners.length === 0 ? '' : ` · learners: ${configuration.learners.join(' ')}`;
+  return `voters: ${configuration.voters.join(' ')}${learners}`;
+}
+
+/** addLearner under `node`, or under the next free id, trying later ones while the cluster refuses an id as used before. */
+async function addLearner(cluster: LocalCluster, node: NodeId | undefined, serverIds: ServerIds): Promise<{ id: NodeId; result: ConfigChangeResult }> {
+  if (node !== undefined) return { id: node, result: await cluster.addLearner(node) };
+  for (let attempt = 1; ; attempt++) {
+    const id = serverIds.next(cluster.nodeIds);
+    try {
+      return { id, result: await cluster.addLearner(id) };
+    } catch (error) {
+      if (hasErrorCode(error, 'InvalidOptions') && attempt < learnerIdAttemptsMax) continue;
+      // Any other refusal took the new server away again, so its id is free; after a Timeout it stays.
+      if (!hasErrorCode(error, 'InvalidOptions') && !hasErrorCode(error, 'Timeout')) serverIds.release(id);
+      throw error;
+    }
+  }
+}
+
+async function propose(cluster: LocalCluster, node: NodeId | undefined, count: number, context: Pick<CommandContext, 'nextKey'>): Promise<string> {
   if (node === undefined) throw new RaftchartError('NotLeader', 'no leader is known yet: wait for one, or name a server.');
   const results = await Promise.all(
     Array.from({ length: count }, () => {

@@ -2,6 +2,18 @@ import { leaderOf, stateShown, type BusTapEvent, type LocalCluster, type NodeIns
 import type { NodeId } from '../protocol/types.ts';
 import type { PaceReading } from './update-pacer.ts';
 
+/**
+ * `ask` of every server of the cluster now (cluster.nodeIds, read at the call: servers join and
+ * leave), in that order; a server removed while it was asked is left out, whatever its answer.
+ * Rejects as `ask` does for a server still in the cluster.
+ */
+export async function askEveryServer<T>(cluster: LocalCluster, ask: (id: NodeId) => Promise<T>): Promise<T[]> {
+  const ids = cluster.nodeIds;
+  const answers = await Promise.all(ids.map((id) => ask(id).catch((error: unknown) => (cluster.nodeIds.includes(id) ? Promise.reject(error) : null))));
+  const members = new Set(cluster.nodeIds);
+  return answers.filter((answer, i): answer is Awaited<T> => answer !== null && members.has(ids[i]));
+}
+
 /** Messages of the bus kept between two updates (the latest ones); past this the page sees a sample. */
 export const recentMessagesMax = 40;
 /** Lost messages kept between two updates, apart from the others so that drops stay visible under load. */
@@ -135,16 +147,19 @@ export class InspectorFeed {
   /** Everything the page shows now, with the pace updates come at; the messages are those since the previous call. */
   async update(pace: PaceReading): Promise<InspectorUpdate> {
     const cluster = this.#cluster;
-    const inspected = await Promise.all(cluster.nodeIds.map((id) => cluster.inspect(id, { logTailMax: this.#logTailMax })));
+    const inspected = await askEveryServer(cluster, (id) => cluster.inspect(id, { logTailMax: this.#logTailMax }));
     const now = performance.now();
     const elapsedSec = Math.max(1e-3, (now - this.#lastUpdateAt) / 1000);
     for (const id of this.#appended) this.#lastAppendAt.set(id, now);
     this.#appended.clear();
+    this.#forgetRemoved();
     const nodes = inspected.map((node) => this.#nodeView(node, now, elapsedSec));
     this.#leader = leaderOf(nodes)?.id;
     const stats = cluster.network.stats();
+    // The servers just inspected, all still in the cluster: nothing was awaited since.
+    const ids = nodes.map((node) => node.id);
     const reachable: Record<NodeId, NodeId[]> = {};
-    for (const from of cluster.nodeIds) reachable[from] = cluster.nodeIds.filter((to) => to !== from && cluster.network.isLinkUp(from, to));
+    for (const from of ids) reachable[from] = ids.filter((to) => to !== from && cluster.network.isLinkUp(from, to));
     const recent: MessageView[] = [];
     this.#recent.drain(recent);
     this.#lost.drain(recent);
@@ -171,6 +186,14 @@ export class InspectorFeed {
     this.#routedSinceUpdate = 0;
     this.#lostSinceUpdate = 0;
     return update;
+  }
+
+  /** Drops what the feed remembers of removed servers: their ids never come back. */
+  #forgetRemoved(): void {
+    const members = new Set(this.#cluster.nodeIds);
+    for (const remembered of [this.#lastAppendAt, this.#lastConfirmations]) {
+      for (const id of remembered.keys()) if (!members.has(id)) remembered.delete(id);
+    }
   }
 
   #nodeView(node: NodeInspection, now: number, elapsedSec: number): NodeView {

@@ -11,6 +11,7 @@ import { RaftchartError } from '../protocol/errors.ts';
 import { InspectorFeed } from './inspector-feed.ts';
 import { parseCommand, requestIdOf, runCommand, type InspectorReply } from './inspector-commands.ts';
 import { machineGraph } from './machine-graph.ts';
+import { ServerIds } from './server-ids.ts';
 import { toSvg } from './svg.ts';
 import { UpdatePacer } from './update-pacer.ts';
 
@@ -117,7 +118,8 @@ export class Inspector {
   readonly #sockets: WebSocketServer;
   readonly #feed: InspectorFeed;
   readonly #files: Map<string, Buffer>;
-  readonly #hello: string;
+  readonly #logTailMax: number;
+  readonly #serverIds = new ServerIds();
   readonly #pacer: UpdatePacer;
   #port = 0;
   #host = '';
@@ -132,15 +134,7 @@ export class Inspector {
     this.#files = files;
     this.#pacer = new UpdatePacer({ updatesPerSecMax: options.updatesPerSecMax, updatesPerSecBusy: options.updatesPerSecBusy, cores: availableParallelism() });
     this.#feed = new InspectorFeed(cluster, { logTailMax: options.logTailMax });
-    this.#hello = JSON.stringify({
-      type: 'hello',
-      nodeIds: cluster.nodeIds,
-      seed: cluster.seed,
-      dataDir: cluster.dataDir,
-      diskFaults: cluster.diskFaults,
-      logTailMax: options.logTailMax,
-      charts: Object.keys(chartDrawings),
-    });
+    this.#logTailMax = options.logTailMax;
     this.#sockets = new WebSocketServer({ noServer: true, maxPayload: requestBytesMax, clientTracking: true });
     this.#sockets.on('connection', (socket) => this.#onConnection(socket));
     this.#server = createServer((request, response) => this.#onRequest(request, response));
@@ -253,8 +247,22 @@ export class Inspector {
     this.#sockets.handleUpgrade(request, socket, head, (ws) => this.#sockets.emit('connection', ws, request));
   }
 
+  /** The first message to a page; its servers are those of now (updates follow later changes). */
+  #hello(): string {
+    const cluster = this.#cluster;
+    return JSON.stringify({
+      type: 'hello',
+      nodeIds: cluster.nodeIds,
+      seed: cluster.seed,
+      dataDir: cluster.dataDir,
+      diskFaults: cluster.diskFaults,
+      logTailMax: this.#logTailMax,
+      charts: Object.keys(chartDrawings),
+    });
+  }
+
   #onConnection(socket: WebSocket): void {
-    socket.send(this.#hello);
+    socket.send(this.#hello());
     const inFlight = { count: 0 };
     socket.on('message', (data, isBinary) => this.#onMessage(socket, isBinary ? null : data.toString(), inFlight));
     socket.on('close', () => {
@@ -314,7 +322,7 @@ export class Inspector {
     const reply = (answer: InspectorReply) => {
       if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(answer));
     };
-    const context = { leader: this.#feed.leader, nextKey: () => this.#nextKey++ };
+    const context = { leader: this.#feed.leader, nextKey: () => this.#nextKey++, serverIds: this.#serverIds };
     inFlight.count++;
     Promise.resolve()
       .then(() => {

@@ -164,6 +164,65 @@ describe('Inspector server: commands from the page', () => {
   });
 });
 
+describe('Inspector server: membership changes from the page (dissertation ch. 4)', () => {
+  type NodeSeen = { id: string; voters: string[]; learners: string[] };
+  type UpdateSeen = { type: 'update'; leader: string | null; nodes: NodeSeen[]; network: { reachable: Record<string, string[]> } };
+  const updatesAfter = (messages: Record<string, unknown>[], from: number) => messages.slice(from).filter((m): m is UpdateSeen => m.type === 'update');
+  const leaderView = (update: UpdateSeen) => update.nodes.find((n) => n.id === update.leader);
+
+  it('adds a learner under the next free id, promotes it and removes a server; the feed follows the servers and their configurations', { timeout: 120_000 }, async () => {
+    const { cluster, inspector } = await startInspected();
+    await commit(cluster, new TextEncoder().encode('a leader'));
+    const { socket, messages } = await openSocket(inspector, ownOrigin(inspector));
+    let nextId = 1;
+    const ask = async (request: Record<string, unknown>) => {
+      const id = nextId++;
+      socket.send(JSON.stringify({ id, ...request }));
+      return waitFor(`the reply to ${JSON.stringify(request)}`, () => messages.find((m) => m.type === 'reply' && m.id === id), 30_000);
+    };
+
+    expect(await ask({ command: 'promote' })).toMatchObject({ ok: false, code: 'InvalidCommand' });
+    expect(await ask({ command: 'addLearner', node: 7 })).toMatchObject({ ok: false, code: 'InvalidCommand' });
+    expect(await ask({ command: 'addLearner', node: 'n2' })).toMatchObject({ ok: false, code: 'InvalidOptions' });
+    expect(await ask({ command: 'remove', node: 'n9' })).toMatchObject({ ok: false, code: 'UnknownNode' });
+
+    let seen = messages.length;
+    expect(await ask({ command: 'addLearner' })).toMatchObject({ ok: true, text: expect.stringMatching(/^n4 added as a learner \(entry \d+\): voters: n1 n2 n3 · learners: n4$/) });
+    const added = await waitFor('an update with n4 a learner on the leader', () =>
+      updatesAfter(messages, seen).find((u) => u.nodes.some((n) => n.id === 'n4') && leaderView(u)?.learners.includes('n4')),
+    );
+    expect(added.nodes.map((n) => n.id)).toEqual(['n1', 'n2', 'n3', 'n4']);
+    expect(leaderView(added)?.voters).toEqual(['n1', 'n2', 'n3']);
+    expect(Object.keys(added.network.reachable)).toEqual(['n1', 'n2', 'n3', 'n4']);
+
+    // A learner is promoted once it holds what the leader held a heartbeat round ago: ask until then.
+    const promoted = await waitFor('n4 promoted', async () => {
+      const reply = await ask({ command: 'promote', node: 'n4' });
+      if (reply.ok === true) return reply;
+      expect(reply.code).toBe('LearnerNotCaughtUp');
+      return undefined;
+    }, 30_000);
+    expect(promoted.text).toMatch(/^n4 promoted to voter \(entry \d+\): voters: n1 n2 n3 n4$/);
+    seen = messages.length;
+    await waitFor('every server to see n4 vote', () => updatesAfter(messages, seen).find((u) => u.nodes.every((n) => n.voters.length === 4 && n.learners.length === 0)), 15_000);
+
+    seen = messages.length;
+    expect(await ask({ command: 'remove', node: 'n1' })).toMatchObject({ ok: true, text: expect.stringMatching(/^n1 removed and stopped \(entry \d+\): voters: n2 n3 n4$/) });
+    const removed = await waitFor('an update without n1', () => updatesAfter(messages, seen).find((u) => !u.nodes.some((n) => n.id === 'n1')));
+    expect(removed.nodes.map((n) => n.id)).toEqual(['n2', 'n3', 'n4']);
+    expect(Object.keys(removed.network.reachable)).toEqual(['n2', 'n3', 'n4']);
+    expect(await ask({ command: 'remove', node: 'n1' })).toMatchObject({ ok: false, code: 'UnknownNode' });
+
+    // n5 comes and goes behind the inspector's back: the cluster refuses it again, and the next id is taken.
+    await cluster.addLearner('n5');
+    await cluster.removeServer('n5');
+    expect(await ask({ command: 'addLearner' })).toMatchObject({ ok: true, text: expect.stringMatching(/^n6 added as a learner .*learners: n6$/) });
+    seen = messages.length;
+    await waitFor('an update with n6', () => updatesAfter(messages, seen).find((u) => u.nodes.map((n) => n.id).join() === 'n2,n3,n4,n6'));
+    expect(cluster.workerErrors).toEqual([]);
+  });
+});
+
 describe('Inspector server: cost when nobody watches', () => {
   it('asks the workers nothing while no page is connected', async () => {
     const { cluster, inspector } = await startInspected();

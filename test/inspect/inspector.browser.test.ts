@@ -127,6 +127,40 @@ describe('the inspector page in Chromium', () => {
     expect(problems).toEqual([]);
   });
 
+  it('adds a learner from the page: its panel appears marked a learner, every server shows the configuration; removing it takes the panel away', { timeout: 120_000 }, async () => {
+    const { cluster } = await pool.start({ nodes: 3, fsync: false });
+    inspector = await Inspector.start(cluster);
+    const { page, problems } = await openPage(inspector.url);
+    await waitForLeaderPanel(page, 0);
+    await page.click('#add-learner');
+    await page.waitForSelector('[data-node-id="n4"][data-member="learner"]', { timeout: stepMs });
+    expect(await page.locator('[data-node-id]').evaluateAll((panels) => panels.map((p) => (p as HTMLElement).dataset.nodeId))).toEqual(['n1', 'n2', 'n3', 'n4']);
+    expect(await page.locator('#cluster-info').textContent()).toMatch(/^4 servers · /);
+    expect(await page.locator('[data-node-id="n4"] .member').textContent()).toBe('learner');
+    expect(await page.locator('[data-node-id="n4"] button[data-action="promote"]').isVisible()).toBe(true);
+    expect(await page.locator('[data-node-id="n1"] button[data-action="promote"]').isVisible()).toBe(false);
+    // Each server's own view, the learner's too once the config entry reaches it.
+    await page.waitForFunction(
+      () => [...document.querySelectorAll('[data-node-id] .configuration')].every((line) => line.textContent === 'voters: n1 n2 n3 · learners: n4'),
+      undefined,
+      { timeout: stepMs },
+    );
+    await page.waitForFunction(() => document.querySelector('#notice')?.textContent?.startsWith('n4 added as a learner'), undefined, { timeout: stepMs });
+    // The new panel has its own copy of the statecharts, lit, with ids of its own.
+    await page.locator('[data-node-id="n4"] .chart .state.active').first().waitFor({ timeout: stepMs });
+    const ids = await page.evaluate(() => [...document.querySelectorAll('[id]')].map((element) => element.id));
+    expect(ids.length - new Set(ids).size).toBe(0);
+    await shot(page, '7-learner-added');
+
+    await page.click('[data-node-id="n4"] button[data-action="remove"]');
+    await page.waitForFunction(() => document.querySelector('[data-node-id="n4"]') === null, undefined, { timeout: stepMs });
+    expect(await page.locator('[data-node-id]').count()).toBe(3);
+    // n4 was used: the next learner is n5.
+    await page.click('#add-learner');
+    await page.waitForSelector('[data-node-id="n5"][data-member="learner"]', { timeout: stepMs });
+    expect(problems).toEqual([]);
+  });
+
   it('breaks a follower disk from the page: its durable log retries, then the server shows as failed; restart mends it', { timeout: 120_000 }, async () => {
     const { cluster, checker } = await pool.start({ nodes: 3, fsync: false, diskFaults: true });
     inspector = await Inspector.start(cluster);

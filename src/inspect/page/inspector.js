@@ -24,10 +24,11 @@ const elements = {
   heal: document.getElementById('heal'),
   reliable: document.getElementById('reliable'),
   pause: document.getElementById('pause'),
+  addLearner: document.getElementById('add-learner'),
 };
 
-/** What the page knows: the hello, the last update, its panels, and its open socket. */
-const view = { hello: null, update: null, panels: new Map(), socket: null, nextRequestId: 1, lastMessageSeq: 0, pending: [], frame: null };
+/** What the page knows: the hello, the last update, its panels, the chart drawings once loaded, and its open socket. */
+const view = { hello: null, update: null, panels: new Map(), drawings: null, socket: null, nextRequestId: 1, lastMessageSeq: 0, pending: [], frame: null };
 
 function setText(element, text) {
   if (element.textContent !== text) element.textContent = text;
@@ -37,12 +38,14 @@ function setData(element, key, value) {
   if (element.dataset[key] !== value) element.dataset[key] = value;
 }
 
+/** Sends a command; false (and a notice) while the socket is not open. */
 function send(request) {
   if (view.socket === null || view.socket.readyState !== WebSocket.OPEN) {
     showNotice('not connected to the inspector', true);
-    return;
+    return false;
   }
   view.socket.send(JSON.stringify({ id: view.nextRequestId++, ...request }));
+  return true;
 }
 
 function showNotice(text, isError) {
@@ -76,15 +79,32 @@ function onMessage(message) {
 
 function onHello(hello) {
   view.hello = hello;
-  elements.info.textContent = `${hello.nodeIds.length} servers · seed ${hello.seed} · ${hello.dataDir}`;
   elements.servers.replaceChildren();
   view.panels.clear();
-  for (const id of hello.nodeIds) {
+  view.drawings = null;
+  followServers(hello.nodeIds);
+  loadCharts(hello.charts).catch((error) => showNotice(`the statecharts did not load: ${error.message}`, true));
+}
+
+/**
+ * Keeps one panel per server of `ids`, in that order: servers join (addLearner) and leave
+ * (removeServer) while the page is open, so every update says which there are now.
+ */
+function followServers(ids) {
+  const current = new Set(ids);
+  for (const [id, panel] of view.panels) {
+    if (current.has(id)) continue;
+    panel.root.remove();
+    view.panels.delete(id);
+  }
+  for (const id of ids) {
+    if (view.panels.has(id)) continue;
     const panel = createPanel(id);
     view.panels.set(id, panel);
     elements.servers.append(panel.root);
+    if (view.drawings !== null) addDrawings(panel);
   }
-  loadCharts(hello.charts).catch((error) => showNotice(`the statecharts did not load: ${error.message}`, true));
+  setText(elements.info, `${ids.length} server${ids.length === 1 ? '' : 's'} · seed ${view.hello.seed} · ${view.hello.dataDir}`);
 }
 
 /**
@@ -115,19 +135,23 @@ async function loadCharts(urls) {
       return new DOMParser().parseFromString(await response.text(), 'image/svg+xml').documentElement;
     }),
   );
-  for (const panel of view.panels.values()) {
-    panel.drawings = drawings.map((svg) => panel.chart.appendChild(ownIds(document.importNode(svg, true), panel.id)));
-    panel.stateBoxes = panel.drawings.map((drawing) => {
-      const boxes = new Map();
-      for (const box of drawing.querySelectorAll('[data-state-path]')) {
-        const path = box.getAttribute('data-state-path');
-        boxes.set(path, [...(boxes.get(path) ?? []), box]);
-      }
-      return boxes;
-    });
-    panel.litPaths = panel.drawings.map(() => new Set());
-    lightStates(panel, view.update?.nodes.find((n) => n.id === panel.id)?.detail ?? null, true);
-  }
+  view.drawings = drawings;
+  for (const panel of view.panels.values()) addDrawings(panel);
+}
+
+/** Puts a copy of each loaded drawing in `panel`, lit as its server was last seen. */
+function addDrawings(panel) {
+  panel.drawings = view.drawings.map((svg) => panel.chart.appendChild(ownIds(document.importNode(svg, true), panel.id)));
+  panel.stateBoxes = panel.drawings.map((drawing) => {
+    const boxes = new Map();
+    for (const box of drawing.querySelectorAll('[data-state-path]')) {
+      const path = box.getAttribute('data-state-path');
+      boxes.set(path, [...(boxes.get(path) ?? []), box]);
+    }
+    return boxes;
+  });
+  panel.litPaths = panel.drawings.map(() => new Set());
+  lightStates(panel, view.update?.nodes.find((n) => n.id === panel.id)?.detail ?? null, true);
 }
 
 function createPanel(id) {
@@ -147,6 +171,8 @@ function createPanel(id) {
     /** The log tail drawn last: the boxes' titles are made from it on hover. */
     tail: [],
     role: find('.role'),
+    member: find('.member'),
+    configuration: find('.configuration'),
     statePath: find('.state-path'),
     term: find('.term'),
     votedFor: find('.voted-for'),
@@ -165,6 +191,8 @@ function createPanel(id) {
     crash: find('[data-action="crash"]'),
     disconnect: find('[data-action="disconnect"]'),
     failDisk: find('[data-action="fail-disk"]'),
+    promote: find('[data-action="promote"]'),
+    remove: find('[data-action="remove"]'),
   };
   // Only a cluster started with diskFaults can break a disk.
   panel.failDisk.hidden = view.hello?.diskFaults !== true;
@@ -172,6 +200,8 @@ function createPanel(id) {
   panel.log.addEventListener('pointerover', (event) => titleLogBox(panel, event.target));
   panel.crash.addEventListener('click', () => send({ command: root.dataset.alive === 'true' ? 'crash' : 'restart', node: id }));
   panel.disconnect.addEventListener('click', () => send({ command: root.dataset.connected === 'true' ? 'disconnect' : 'connect', node: id }));
+  panel.promote.addEventListener('click', () => sendChange({ command: 'promote', node: id }, `promoting ${id}…`));
+  panel.remove.addEventListener('click', () => sendChange({ command: 'remove', node: id }, `removing ${id}…`));
   return panel;
 }
 
@@ -186,6 +216,7 @@ function queueUpdate(update) {
   view.frame ??= requestAnimationFrame(() => {
     view.frame = null;
     const messages = view.pending.splice(0);
+    followServers(view.update.nodes.map((node) => node.id));
     for (const node of view.update.nodes) {
       const panel = view.panels.get(node.id);
       if (panel !== undefined) renderServer(panel, node, view.update);
@@ -221,6 +252,7 @@ function renderServer(panel, node, update) {
   setText(panel.snapshot, snapshotText(node));
   setText(panel.crash, node.alive ? 'crash' : 'restart');
   setText(panel.disconnect, connected ? 'disconnect' : 'connect');
+  renderMembership(panel, node, update);
   const detail = node.detail;
   setText(panel.statePath, (detail === null ? [] : detail.statePaths).join(', '));
   renderTimer(panel, node);
@@ -228,6 +260,20 @@ function renderServer(panel, node, update) {
   renderProgress(panel, detail);
   renderDurable(panel, node);
   lightStates(panel, detail);
+}
+
+/**
+ * Whether the server votes, as the leader's configuration says (its own when no leader is known),
+ * and its own view of the configuration, which lags the leader's until the config entry reaches it.
+ */
+function renderMembership(panel, node, update) {
+  const config = update.nodes.find((n) => n.id === update.leader) ?? node;
+  const member = config.learners.includes(node.id) ? 'learner' : config.voters.includes(node.id) ? 'voter' : 'none';
+  setData(panel.root, 'member', member);
+  setText(panel.member, member === 'none' ? 'not in the configuration' : member);
+  if (panel.promote.hidden !== (member !== 'learner')) panel.promote.hidden = member !== 'learner';
+  const learners = node.learners.length === 0 ? '' : ` · learners: ${node.learners.join(' ')}`;
+  setText(panel.configuration, node.voters.length === 0 ? 'no configuration known yet' : `voters: ${node.voters.join(' ')}${learners}`);
 }
 
 /** Its newest snapshot and where its log starts now, or why it never compacts. */
@@ -381,12 +427,18 @@ function currentLeader() {
   return view.update?.leader ?? undefined;
 }
 
+/** A membership change: its reply comes once the config entry commits, so say it is on its way. */
+function sendChange(request, text) {
+  if (send(request)) showNotice(text, false);
+}
+
+elements.addLearner.addEventListener('click', () => sendChange({ command: 'addLearner' }, 'adding a learner…'));
 elements.propose.addEventListener('click', () => send({ command: 'propose', count: Number(elements.proposeCount.value) }));
 elements.heal.addEventListener('click', () => send({ command: 'heal' }));
 elements.reliable.addEventListener('click', () => send({ command: 'setReliable', reliable: elements.reliable.dataset.reliable !== 'true' }));
 elements.pause.addEventListener('click', () => send({ command: elements.pause.dataset.paused === 'true' ? 'resume' : 'pause' }));
 elements.partition.addEventListener('click', () => {
-  const ids = view.hello?.nodeIds ?? [];
+  const ids = view.update?.nodes.map((node) => node.id) ?? view.hello?.nodeIds ?? [];
   const leader = currentLeader();
   // The leader with a minority on one side: the majority elects a new leader in a higher term.
   const ordered = leader === undefined ? ids : [leader, ...ids.filter((id) => id !== leader)];
