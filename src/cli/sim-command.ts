@@ -71,7 +71,7 @@ async function runSweep(
   if (tty) process.stdout.write('\n');
   io.out(
     `seeds ${summary.seeds}  virtual time ${(summary.virtualTimeMs / 1000).toFixed(0)} s  elections ${summary.elections}  ` +
-      `commits ${summary.committed}  crashes ${summary.crashes}  snapshots ${summary.snapshotsTaken} taken ${summary.snapshotsRestored} restored  messages ${summary.messages}`,
+      `commits ${summary.committed}  crashes ${summary.crashes}  snapshots ${summary.snapshotsTaken} taken ${summary.snapshotsRestored} restored  membership changes ${summary.configChanges}  messages ${summary.messages}`,
   );
   io.out(`violations ${summary.violations.length}  wall ${(summary.wallMs / 1000).toFixed(1)} s  ${summary.seedsPerSec.toFixed(1)} seeds/s`);
   for (const violation of summary.violations.slice(0, 10)) {
@@ -87,7 +87,7 @@ function printReport(report: SimReport, io: CliIo): void {
     `seed ${report.seed}: ${report.nodes} servers, ${(report.virtualTimeMs / 1000).toFixed(1)} s virtual, ${report.steps} steps, ` +
       `${report.elections} elections, ${report.leadersElected} leaders, ${report.committed} committed, ` +
       `${report.acknowledged} acknowledged, ${report.messages} messages (${report.messagesLost} lost), ${report.crashes} crashes, ` +
-      `${report.snapshotsTaken} snapshots taken, ${report.snapshotsRestored} restored`,
+      `${report.snapshotsTaken} snapshots taken, ${report.snapshotsRestored} restored, ${report.configChanges} membership changes`,
   );
   io.out(`${report.kvOperations} client operations, linearizable: ${report.linearizability ?? 'not checked (stopped at a violation)'}`);
   const violation = report.violation;

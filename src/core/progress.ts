@@ -125,6 +125,10 @@ export function onSnapshotReply(
     return 'installed';
   }
   if (offset < 0 || offset > transfer.snapshot.data.byteLength) return 'ignored';
+  // A second answer to the chunk already sent from this offset (a duplicate, or a late reply):
+  // acting on it would send another chunk beside the one in flight, and each duplicate would keep
+  // one more chunk-and-reply pair circulating for the rest of the transfer. The heartbeat resends.
+  if (transfer.outstandingEnd >= 0 && offset === transfer.offset) return 'ignored';
   transfer.offset = offset;
   transfer.outstandingEnd = -1;
   return 'continue';

@@ -341,15 +341,14 @@ export class ServerHost {
   /**
    * Asks this server, as leader, to change the configuration by one server (dissertation §4.1):
    * add a learner, promote a learner that has caught up, or remove a server. Resolves once the
-   * config entry is committed and applied here, or with the chart's reason for refusing it.
+   * config entry is committed and applied here, or with the chart's reason for refusing it;
+   * `onDone` is told once (a callback, so the simulator's synchronous run hears it in its step).
    */
-  changeConfig(change: ConfigChange): Promise<ConfigChangeOutcome> {
-    return new Promise((resolve) => {
-      if (this.#stopped) return resolve({ outcome: 'stopped', index: 0, leaderId: null });
-      const requestId = this.#requestIdNext++;
-      this.#configCalls.set(requestId, resolve);
-      this.actor.send({ type: 'client.changeConfig', requestId, change });
-    });
+  changeConfig(change: ConfigChange, onDone: (outcome: ConfigChangeOutcome) => void): void {
+    if (this.#stopped) return onDone({ outcome: 'stopped', index: 0, leaderId: null });
+    const requestId = this.#requestIdNext++;
+    this.#configCalls.set(requestId, onDone);
+    this.actor.send({ type: 'client.changeConfig', requestId, change });
   }
 
   #onConfigChanged(answer: ConfigChangeAnswer): void {

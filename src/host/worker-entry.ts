@@ -225,7 +225,8 @@ const control: WorkerControl = {
   },
   changeConfig: async (change) => {
     assert(host !== null && running, 'changeConfig() before run()');
-    return host.changeConfig(change);
+    const server = host;
+    return new Promise((resolve) => server.changeConfig(change, resolve));
   },
   failDisk: (fault) => {
     if (faultyDisk === null) return false;

@@ -14,6 +14,7 @@ export type InvariantName =
   | 'Durability'
   | 'PreVote'
   | 'Lease Safety'
+  | 'One Change at a Time'
   | 'Exactly Once'
   | 'Linearizability'
   | 'Liveness'
@@ -49,6 +50,8 @@ interface Shadow {
   /** The term in which this incarnation has been leader without interruption, or 0. */
   leaderTerm: number;
   appliedIndex: number;
+  /** The indexes of the config entries among `entries`, in order. */
+  configIndexes: number[];
 }
 
 /**
@@ -70,11 +73,8 @@ export class InvariantChecker {
   /** committedDigests[i]: the digest of committed entries 1..i (index 0: none applied). */
   private readonly committedDigests: number[] = [digestSeed];
   private readonly shadows = new Map<NodeId, Shadow>();
-  private readonly clusterSize: number;
 
-  constructor(private readonly servers: () => readonly ServerView[]) {
-    this.clusterSize = servers().length;
-  }
+  constructor(private readonly servers: () => readonly ServerView[]) {}
 
   get committedCount(): number {
     return this.committed.length;
@@ -135,15 +135,27 @@ export class InvariantChecker {
     shadow.appliedIndex = snapshot.index;
   }
 
-  /** A client was told `entry` is committed: a majority of disks must hold it durably now (in the log, or in a snapshot). */
+  /** A client was told `entry` is committed: a majority of every server's disks must hold it durably now (in the log, or in a snapshot). */
   onAcknowledged(entry: Entry): void {
-    let copies = 0;
-    for (const server of this.servers()) {
-      if (entry.index <= server.disk.snapshotIndex || server.disk.durableTermAt(entry.index) === entry.term) copies++;
+    this.onCommitted(entry, [this.servers().map((server) => server.id)]);
+  }
+
+  /**
+   * A leader committed `entry` counting the voters of one of `configurations` (§4.1: the one in
+   * force as it committed): a majority of those voters' disks must hold it durably now.
+   */
+  onCommitted(entry: Entry, configurations: readonly (readonly NodeId[])[]): void {
+    let best = '';
+    for (const voters of configurations) {
+      let copies = 0;
+      for (const server of this.servers()) {
+        if (!voters.includes(server.id)) continue;
+        if (entry.index <= server.disk.snapshotIndex || server.disk.durableTermAt(entry.index) === entry.term) copies++;
+      }
+      if (copies >= quorumSize(voters.length)) return;
+      best = `${copies} of ${voters.length} voters' disks (${voters.join(' ')})`;
     }
-    if (copies < quorumSize(this.clusterSize)) {
-      fail('Durability', `client told ${describe(entry)} is committed, but only ${copies} of ${this.clusterSize} disks hold it durably`);
-    }
+    fail('Durability', `${describe(entry)} is committed, but only ${best} hold it durably`);
   }
 
   /** A disk made a truncation durable: no committed entry may be among what it removed. */
@@ -159,7 +171,7 @@ export class InvariantChecker {
   private shadowOf(server: ServerView): Shadow {
     let shadow = this.shadows.get(server.id);
     if (shadow === undefined || shadow.incarnation !== server.incarnation) {
-      shadow = { incarnation: server.incarnation, entries: [], leaderTerm: 0, appliedIndex: 0 };
+      shadow = { incarnation: server.incarnation, entries: [], leaderTerm: 0, appliedIndex: 0, configIndexes: [] };
       this.shadows.set(server.id, shadow);
     }
     return shadow;
@@ -192,6 +204,8 @@ export class InvariantChecker {
     // A log restored from a snapshot starts after it: the shadow skips (leaves holes for) what the snapshot holds.
     agreed = Math.max(agreed, log.baseIndex);
     shadow.entries.length = agreed;
+    const configs = shadow.configIndexes;
+    while (configs.length > 0 && configs[configs.length - 1] > agreed) configs.pop();
     for (let index = agreed + 1; index <= log.lastIndex; index++) {
       const entry = log.entryAt(index);
       const prevTerm = log.termAt(index - 1) ?? 0;
@@ -207,6 +221,13 @@ export class InvariantChecker {
         fail('Log Matching', `${server.id} holds ${describe(entry)} after term ${prevTerm}; another log holds ${describe(known.entry)} after term ${known.prevTerm}`);
       }
       shadow.entries.push(entry);
+      if (entry.kind === 'config') configs.push(index);
+    }
+    // One change at a time (§4.1): no log holds two config entries that nobody has committed.
+    let uncommitted = 0;
+    for (let i = configs.length - 1; i >= 0 && configs[i] > this.committed.length; i--) uncommitted++;
+    if (uncommitted > 1) {
+      fail('One Change at a Time', `${server.id}'s log holds config entries ${configs.slice(-uncommitted).join(', ')}, none of them committed`);
     }
   }
 

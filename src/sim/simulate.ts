@@ -3,6 +3,7 @@ import { NetworkModel } from '../bus/fault-model.ts';
 import type { RaftConfig } from '../core/config.ts';
 import { resolveRaftConfig } from '../core/config.ts';
 import { Random } from '../core/random.ts';
+import { decodeConfiguration, type ConfigChange } from '../core/configuration.ts';
 import type { RaftMessage } from '../protocol/messages.ts';
 import type { Entry, NodeId } from '../protocol/types.ts';
 import { DigestStateMachine, RegisterMachine } from './digest-state-machine.ts';
@@ -28,10 +29,16 @@ export interface SimFaults {
    * cut off right after it appends or commits. This is Figure 8's ground (§5.4.2).
    */
   readonly elections: boolean;
+  /**
+   * Membership changes (dissertation ch. 4): spare servers added as learners, learners promoted,
+   * voters and learners removed, the leader too, often by a leader whose term's no-op has not
+   * committed yet; a removed server is stopped once its removal commits.
+   */
+  readonly membership: boolean;
 }
 
-export const allFaults: SimFaults = { network: true, partitions: true, crashes: true, slowDisk: true, elections: true };
-export const noFaults: SimFaults = { network: false, partitions: false, crashes: false, slowDisk: false, elections: false };
+export const allFaults: SimFaults = { network: true, partitions: true, crashes: true, slowDisk: true, elections: true, membership: true };
+export const noFaults: SimFaults = { network: false, partitions: false, crashes: false, slowDisk: false, elections: false, membership: false };
 
 export interface SimOptions {
   readonly seed: number;
@@ -77,6 +84,8 @@ export interface SimReport {
   readonly snapshotsTaken: number;
   /** State machines restored from a snapshot: on a restart from one, or an InstallSnapshot. */
   readonly snapshotsRestored: number;
+  /** Membership changes committed (config entries applied by anyone). */
+  readonly configChanges: number;
   /** Operations of the key-value clients in the history checked (sets, gets through the log, read()s). */
   readonly kvOperations: number;
   /** 'ok': the history is linearizable; 'unchecked': the search budget ran out; null: the run stopped at a violation first. */
@@ -131,6 +140,8 @@ interface KvOperation extends Operation {
 
 interface SimServer {
   readonly id: NodeId;
+  /** 'spare': not started yet, waiting to be added; 'member': started (added, or one of the initial voters); 'removed': stopped for good. */
+  state: 'spare' | 'member' | 'removed';
   readonly disk: VirtualDisk;
   host: ServerHost | null;
   incarnation: number;
@@ -156,7 +167,14 @@ export function simulate(options: SimOptions): SimReport {
 class Simulation {
   private readonly clock = new VirtualClock();
   private readonly nodes: number;
+  /** Every server of the run: the initial voters n1..nN, then the spares membership changes may add. */
   private readonly ids: NodeId[];
+  private readonly initialIds: NodeId[];
+  /** The configuration committed last (as the first server to apply its entry saw it), and that entry's index. */
+  private committedMembers: Set<NodeId>;
+  private committedConfigIndex = 0;
+  private configChanges = 0;
+  private readonly membershipRandom: Random;
   private readonly faults: SimFaults;
   private readonly config: RaftConfig;
   private readonly durationMs: number;
@@ -193,6 +211,8 @@ class Simulation {
   private lull = false;
   private commandNext = 1;
   private readonly pending = new Set<PendingRequest>();
+  /** Entries leaders committed during the step under way, with their voters as the step began; checked once it is over. */
+  private readonly committedInStep: { readonly entry: Entry; readonly host: ServerHost; readonly voters: readonly NodeId[] }[] = [];
   /** The key-value clients' operations, in invocation order; dropped ones are removed. */
   private readonly kvHistory: KvOperation[] = [];
   private readonly kvOutstanding = new Map<string, KvOperation>();
@@ -211,8 +231,12 @@ class Simulation {
     if (!Number.isInteger(this.nodes) || this.nodes < 1 || this.nodes > 9) {
       throw new RangeError(`nodes must be a whole number from 1 to 9, got ${this.nodes}`);
     }
-    this.ids = Array.from({ length: this.nodes }, (_, i) => `n${i + 1}`);
     this.faults = { ...allFaults, ...options.faults };
+    this.membershipRandom = new Random(options.seed, 'sim/membership');
+    const spares = this.faults.membership ? this.membershipRandom.int(1, 3) : 0;
+    this.initialIds = Array.from({ length: this.nodes }, (_, i) => `n${i + 1}`);
+    this.ids = Array.from({ length: this.nodes + spares }, (_, i) => `n${i + 1}`);
+    this.committedMembers = new Set(this.initialIds);
     this.config = resolveRaftConfig({ ...drawConfig(new Random(options.seed, 'sim/config')), ...options.config });
     this.durationMs = options.durationMs ?? 10_000;
     this.netRandom = new Random(options.seed, 'sim/network');
@@ -220,7 +244,7 @@ class Simulation {
     this.clientRandom = new Random(options.seed, 'sim/client');
     this.diskRandom = new Random(options.seed, 'sim/disk');
     this.kvRandom = new Random(options.seed, 'sim/kv');
-    this.servers = this.ids.map((id) => ({ id, disk: new VirtualDisk(), host: null, incarnation: 0, role: 'down' }));
+    this.servers = this.ids.map((id, i) => ({ id, state: i < this.nodes ? 'member' : 'spare', disk: new VirtualDisk(), host: null, incarnation: 0, role: 'down' }));
     this.checker = new InvariantChecker(() => this.servers.map((s) => this.view(s)));
     for (const server of this.servers) {
       server.disk.onDurableTruncation = (_from, removed) => this.guarded(() => this.checker.onDurableTruncation(server.id, removed));
@@ -231,8 +255,9 @@ class Simulation {
     let violation: SimViolation | null = null;
     try {
       if (this.faults.slowDisk) this.syncLatencyMsMax = 20;
-      for (const server of this.servers) this.start(server);
+      for (const server of this.members()) this.start(server);
       this.scheduleClient();
+      if (this.faults.membership) this.scheduleMembership();
       this.scheduleLulls();
       for (const client of kvClientNames) this.scheduleKvClient(client);
       if (this.faults.network || this.faults.partitions || this.faults.crashes) {
@@ -249,6 +274,7 @@ class Simulation {
         this.steps++;
         if (this.errors.length > 0) throw this.errors[0];
         this.checker.afterStep();
+        this.checkCommitted();
         if (this.config.readMode === 'lease') this.checkLeases();
         // Liveness shown: a leader and a command committed after faults stopped. Nothing is left to learn.
         if (this.leaderSinceQuiet && this.ackedSinceQuiet) break;
@@ -274,6 +300,7 @@ class Simulation {
       crashes: this.crashes,
       snapshotsTaken: this.snapshotsTaken,
       snapshotsRestored: this.snapshotsRestored,
+      configChanges: this.configChanges,
       kvOperations: this.kvHistory.length,
       linearizability: this.linearizability,
       violation,
@@ -297,6 +324,17 @@ class Simulation {
         }
       }
     }
+  }
+
+  /**
+   * Every entry a leader committed in the step just run must be durable on a majority of the voters
+   * it counted (§4.1): those of its configuration as the step began, or as it ended (a removal
+   * appended in the step is in force at once and can commit entries right away).
+   */
+  private checkCommitted(): void {
+    if (this.committedInStep.length === 0) return;
+    for (const { entry, host, voters } of this.committedInStep) this.checker.onCommitted(entry, [voters, host.actor.getSnapshot().context.voters]);
+    this.committedInStep.length = 0;
   }
 
   /** The key-value clients' history must be linearizable (Wing & Gong / Lowe, src/sim/linearizability.ts). */
@@ -484,7 +522,7 @@ class Simulation {
     // A listener must not throw into XState (it would rethrow later, outside the run): errors are
     // kept and raised after the step.
     const host = new ServerHost({
-      input: { id: server.id, servers: this.ids, config: this.config, randomSeed: this.options.seed * 31 + incarnation },
+      input: { id: server.id, servers: this.initialIds, config: this.config, randomSeed: this.options.seed * 31 + incarnation },
       recovered: server.disk.recover(),
       storage: virtualDiskActors(server.disk, scheduleOn(this.clock), () => this.diskRandom.int(0, this.syncLatencyMsMax)),
       transport: { send: (message) => this.guarded(() => this.send(server, message)) },
@@ -523,6 +561,8 @@ class Simulation {
             this.leadersElected++;
             if (this.clock.now >= this.quietSince) this.leaderSinceQuiet = true;
             this.maybeTopple(server);
+            // A change asked of a leader at once, before its term's no-op can commit (Ongaro's 2015 case): refused, and retried later.
+            if (this.faults.membership && this.faultsOn && this.membershipRandom.chance(0.3)) this.guarded(() => this.membershipStep(server));
           }
         },
         onError: (error) => this.errors.push(error),
@@ -552,7 +592,7 @@ class Simulation {
   }
 
   private restart(server: SimServer): void {
-    if (server.host !== null) return;
+    if (server.host !== null || server.state !== 'member') return;
     this.note(`${server.id} restarts from its disk`);
     this.start(server);
   }
@@ -638,16 +678,23 @@ class Simulation {
 
   private onApply(server: SimServer, entries: readonly Entry[]): void {
     this.checker.onApply(this.view(server), entries);
+    const snapshot = server.host?.actor.getSnapshot();
+    if (server.host != null && snapshot !== undefined && roleOf(snapshot) === 'leader') {
+      // Entries of its own term that a leader applies it has just committed: checked once the step is over.
+      const { currentTerm, voters } = snapshot.context;
+      for (const entry of entries) if (entry.term === currentTerm) this.committedInStep.push({ entry, host: server.host, voters });
+    }
+    if (this.faults.membership) for (const entry of entries) if (entry.kind === 'config' && entry.index > this.committedConfigIndex) this.onConfigCommitted(entry);
     // Cut off (in-flight messages lost too) right after committing: Figure 8's step (c)→(d).
     if (server.role === 'leader' && this.faults.elections && this.faultRandom.chance(toppleAfterCommitChance)) {
       this.topple(server, 0, 'right after it committed', false, true);
     }
   }
 
-  /** A client is told its commands committed (those that did): each must be durable on a majority now. */
+  /** A client is told its commands committed (those that did). */
   private onDecided(request: PendingRequest, outcome: ProposalOutcome): void {
-    outcome.results.forEach((_, i) => {
-      this.checker.onAcknowledged({ index: outcome.index + i, term: outcome.term, kind: 'command', command: request.commands[i] });
+    // Their durability was checked as the leader committed them (onApply).
+    outcome.results.forEach(() => {
       this.acknowledged++;
       if (this.clock.now >= this.quietSince) this.ackedSinceQuiet = true;
     });
@@ -758,7 +805,7 @@ class Simulation {
       }
       this.note(`links: ${this.net.describe()}`);
     } else if (this.faults.crashes) {
-      const server = r.pick(this.servers);
+      const server = r.pick(this.members());
       if (server.host !== null) {
         this.crash(server, 'at random');
         this.clock.setTimeout(() => this.restart(server), r.int(10, 2000));
@@ -774,7 +821,7 @@ class Simulation {
     this.net.heal();
     this.net.configure({ dropRate: 0, duplicateRate: 0, delayMsMin: 1, delayMsMax: 3, longDelayRate: 0 });
     this.syncLatencyMsMax = 1;
-    for (const server of this.servers) this.restart(server);
+    for (const server of this.members()) this.restart(server);
     this.leaderSinceQuiet = this.servers.some((s) => s.role === 'leader');
     this.note('faults stop: links healed, every server up; liveness is checked from here');
   }
@@ -790,6 +837,66 @@ class Simulation {
     if (!this.ackedSinceQuiet) {
       throw new InvariantViolation('Liveness', `no command committed within ${20 * this.config.electionTimeoutMsMax} ms after faults stopped`);
     }
+  }
+
+  /** The servers started and not removed. */
+  private members(): SimServer[] {
+    return this.servers.filter((server) => server.state === 'member');
+  }
+
+  private scheduleMembership(): void {
+    this.clock.setTimeout(() => {
+      if (!this.faultsOn) return;
+      const leaders = this.servers.filter((s) => s.role === 'leader' && s.host !== null);
+      // Any server that thinks it leads, a deposed one included: it must refuse or fail safely.
+      if (leaders.length > 0) this.guarded(() => this.membershipStep(this.membershipRandom.pick(leaders)));
+      this.scheduleMembership();
+    }, this.membershipRandom.int(50, 600));
+  }
+
+  /**
+   * Asks `leader` for one membership change drawn from its configuration: add a spare as a learner
+   * (started first, empty), promote a learner, or remove a voter (the leader itself now and then)
+   * or a learner, keeping at least two voters.
+   */
+  private membershipStep(leader: SimServer): void {
+    const host = leader.host;
+    if (host === null) return;
+    const { voters, learners } = host.actor.getSnapshot().context;
+    const r = this.membershipRandom;
+    const spares = this.servers.filter((s) => s.state === 'spare');
+    const removable = [...(voters.length > 2 ? voters : []), ...learners];
+    const options: ConfigChange[] = [];
+    if (spares.length > 0) options.push({ type: 'addLearner', id: spares[0].id });
+    if (learners.length > 0) options.push({ type: 'promote', id: r.pick(learners) });
+    if (removable.length > 0) options.push({ type: 'remove', id: r.chance(0.3) && removable.includes(leader.id) ? leader.id : r.pick(removable) });
+    if (options.length === 0) return;
+    const change = r.pick(options);
+    if (change.type === 'addLearner') {
+      const spare = this.serverOf(change.id);
+      spare.state = 'member';
+      this.note(`${spare.id} starts empty, to be added`);
+      this.start(spare);
+    }
+    this.note(`${leader.id} is asked to ${change.type} ${change.id}`);
+    host.changeConfig(change, (outcome) => this.guarded(() => this.note(`${leader.id}: ${change.type} ${change.id} → ${outcome.outcome}${outcome.index > 0 ? ` at ${outcome.index}` : ''}`)));
+  }
+
+  /** A config entry committed (its first apply anywhere): servers it leaves out that were in stop for good, a little later (never inside the chart's step). */
+  private onConfigCommitted(entry: Entry): void {
+    const configuration = decodeConfiguration(entry.command);
+    if (configuration === null) throw new InvariantViolation('State Machine Safety', `config entry ${entry.index} holds no configuration`);
+    this.committedConfigIndex = entry.index;
+    this.configChanges++;
+    const members = new Set([...configuration.voters, ...configuration.learners]);
+    this.note(`configuration committed at ${entry.index}: voters ${configuration.voters.join(' ')}${configuration.learners.length > 0 ? `, learners ${configuration.learners.join(' ')}` : ''}`);
+    for (const id of this.committedMembers) {
+      if (members.has(id)) continue;
+      const server = this.serverOf(id);
+      server.state = 'removed';
+      this.clock.setTimeout(() => this.crash(server, 'removed from the cluster'), this.membershipRandom.int(0, 5));
+    }
+    this.committedMembers = members;
   }
 
   private serverOf(id: NodeId): SimServer {

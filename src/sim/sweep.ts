@@ -24,6 +24,7 @@ export interface SweepSummary {
   readonly crashes: number;
   readonly snapshotsTaken: number;
   readonly snapshotsRestored: number;
+  readonly configChanges: number;
   /** Key-value client operations whose history was checked for linearizability, and the runs whose check ran out of budget. */
   readonly kvOperations: number;
   readonly linearizabilityUnchecked: number;
@@ -77,6 +78,7 @@ export async function sweep(options: SweepOptions): Promise<SweepSummary> {
     crashes: sum(reports, (r) => r.crashes),
     snapshotsTaken: sum(reports, (r) => r.snapshotsTaken),
     snapshotsRestored: sum(reports, (r) => r.snapshotsRestored),
+    configChanges: sum(reports, (r) => r.configChanges),
     kvOperations: sum(reports, (r) => r.kvOperations),
     linearizabilityUnchecked: sum(reports, (r) => (r.linearizability === 'unchecked' ? 1 : 0)),
     messages: sum(reports, (r) => r.messages),

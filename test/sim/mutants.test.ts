@@ -17,6 +17,9 @@ const cases: { mutant: MutantName; what: string; nodes: number; durationMs: numb
   { mutant: 'compactsPastApplied', what: 'a server compacting its log past its applied index (§7)', nodes: 3, durationMs: 3000, seedsMax: 100 },
   { mutant: 'readsWithoutConfirming', what: 'a leader answering reads without confirming it still leads (§6.4), by the linearizability checker', nodes: 3, durationMs: 3000, seedsMax: 150 },
   { mutant: 'preVoteChangesTerm', what: 'a voter taking the term of a pre-vote it answers (§9.6)', nodes: 3, durationMs: 3000, seedsMax: 20 },
+  { mutant: 'twoChangesAtOnce', what: 'two membership changes at once (§4.1), by One Change at a Time', nodes: 5, durationMs: 3000, seedsMax: 20 },
+  { mutant: 'learnerCountedInQuorum', what: 'a learner counted in the commit quorum (§4.2.1)', nodes: 5, durationMs: 3000, seedsMax: 50 },
+  { mutant: 'changesBeforeNoopCommits', what: "a new leader changing the configuration before its term's no-op commits (Ongaro, 2015)", nodes: 5, durationMs: 3000, seedsMax: 150 },
   // leaseWithoutCheckQuorum is caught by test/paper/mutants.test.ts: in the simulator its window (a
   // voter granting while the leader's lease holds, to a candidate whose log is as up to date) is
   // rare, and the Lease Safety invariant saw it in none of 150 five-server seeds.

@@ -8,7 +8,8 @@ import {
   type RaftServerEvent,
   type ReplyAnswer,
 } from '../../machines/raft-server.machine.ts';
-import { quorumIndexOf } from '../../machines/raft-server.machine.ts';
+import { ownSyncedMatch, quorumIndexOf } from '../../machines/raft-server.machine.ts';
+import { quorumSize } from '../../src/core/vote.ts';
 import type { AppendEntries, InstallSnapshot, PreVote } from '../../src/protocol/messages.ts';
 import { SessionStateMachine, splitSessionSnapshot } from '../../src/host/sessions.ts';
 
@@ -126,7 +127,34 @@ export const mutants = {
       }),
     },
   }),
+
+  /** 12. Two membership changes at once: a leader appends a change while the last one is uncommitted (§4.1). */
+  twoChangesAtOnce: raftServerMachine.provide({
+    guards: { isConfigChangeUncommitted: () => false },
+  }),
+
+  /** 13. A learner counted toward the commit quorum, as if it voted (§4.2.1): the old loop over every peer. */
+  learnerCountedInQuorum: raftServerMachine.provide({
+    guards: {
+      canCommitQuorumIndex: ({ context }) => {
+        const index = quorumIndexCountingLearners(context);
+        return index > context.commitIndex && context.log.termAt(index) === context.currentTerm;
+      },
+    },
+    actions: { commitQuorumIndex: assign(({ context }) => ({ commitIndex: quorumIndexCountingLearners(context) })) },
+  }),
+
+  /** 14. A new leader changes the configuration before its term's no-op commits (the bug of Ongaro's 2015 raft-dev note). */
+  changesBeforeNoopCommits: raftServerMachine.provide({
+    guards: { isTermNoopUncommitted: () => false },
+  }),
 };
+
+/** The commit quorum over every peer, learners included, sized by the voters: mutant 13's bug. */
+function quorumIndexCountingLearners(context: RaftServerContext): number {
+  const matches = [ownSyncedMatch(context), ...context.peers.map((peer) => context.progress[peer]?.matchIndex ?? 0)].sort((a, b) => b - a);
+  return matches[quorumSize(context.voters.length) - 1] ?? 0;
+}
 
 export type MutantName = keyof typeof mutants;
 

@@ -36,7 +36,7 @@ describe('simulator', () => {
     const second = simulate(options);
     expect(first.violation).not.toBeNull();
     expect(second.violation).toEqual(first.violation);
-    expect(first.violation?.replay).toBe(`npx raftchart sim --seed ${seed} --nodes 5 --duration 3000 --faults network,partitions,crashes,slowDisk,elections --trace`);
+    expect(first.violation?.replay).toBe(`npx raftchart sim --seed ${seed} --nodes 5 --duration 3000 --faults network,partitions,crashes,slowDisk,elections,membership --trace`);
     expect(first.violation?.recent.length).toBeGreaterThan(10);
   });
 
@@ -81,20 +81,26 @@ const profiles: { name: string; faults: SimFaults }[] = [
   { name: 'partitions', faults: { ...noFaults, partitions: true, slowDisk: true } },
   { name: 'crashes', faults: { ...noFaults, crashes: true, slowDisk: true } },
   { name: 'elections', faults: { ...noFaults, elections: true, network: true } },
+  { name: 'membership', faults: { ...noFaults, membership: true, crashes: true, partitions: true } },
 ];
 
 describe('bounded sweep of the correct chart', () => {
   for (const profile of profiles) {
     it(`finds no violation in 60 seeds with ${profile.name} faults`, () => {
       const failures: string[] = [];
+      let configChanges = 0;
       for (let seed = 1; seed <= 60; seed++) {
         const nodes = seed % 2 === 0 ? 3 : 5;
         const report = simulate({ seed, nodes, durationMs: 3000, faults: profile.faults });
+        configChanges += report.configChanges;
         if (report.violation !== null) {
           failures.push(`seed ${seed}: ${report.violation.invariant}: ${report.violation.detail}\n  replay: ${report.violation.replay}`);
         }
       }
       expect(failures).toEqual([]);
+      // Membership changes happen (commit) in the seeds that draw them, and only there.
+      if (profile.faults.membership) expect(configChanges).toBeGreaterThan(60);
+      else expect(configChanges).toBe(0);
     });
   }
 });
