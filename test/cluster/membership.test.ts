@@ -87,6 +87,26 @@ describe('membership changes (dissertation ch. 4)', () => {
     expect((await commit(cluster, set('still', 'serving'))).index).toBeGreaterThan(0);
   });
 
+  it('refuses to promote a learner that lags (LearnerNotCaughtUp), and promotes it once it has caught up', async () => {
+    const { cluster } = await pool.start({ nodes: 3 });
+    await commit(cluster, set('a', 1));
+    await cluster.addLearner('n4');
+    cluster.network.disconnect('n4');
+    for (let i = 0; i < 5; i++) await commit(cluster, set(`lag${i}`, i));
+    await expect(cluster.promote('n4')).rejects.toMatchObject({ code: 'LearnerNotCaughtUp' });
+    for (const s of await statuses(cluster, ['n1', 'n2', 'n3'])) expect(s).toMatchObject({ voters: ['n1', 'n2', 'n3'], learners: ['n4'] });
+    cluster.network.connect('n4');
+    const promoted = await waitFor('n4 to catch up and be promoted', async () => {
+      try {
+        return await cluster.promote('n4');
+      } catch (error) {
+        if ((error as { code?: string }).code === 'LearnerNotCaughtUp') return undefined;
+        throw error;
+      }
+    });
+    expect(promoted.voters).toEqual(['n1', 'n2', 'n3', 'n4']);
+  });
+
   it('refuses to remove the last voter', async () => {
     const { cluster } = await pool.start({ nodes: 1 });
     await commit(cluster, set('a', 1));

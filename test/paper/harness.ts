@@ -46,7 +46,8 @@ export class PaperCluster {
 
   constructor(
     ids: readonly NodeId[],
-    private readonly options: { config?: Partial<RaftConfig>; seed?: number; machine?: typeof raftServerMachine } = {},
+    /** `servers`: the initial voters (default every id), the configuration before any config entry. */
+    private readonly options: { config?: Partial<RaftConfig>; seed?: number; machine?: typeof raftServerMachine; servers?: readonly NodeId[] } = {},
   ) {
     this.ids = ids;
     this.storage = paperDisksOf(paperStorageKindOfEnv());
@@ -83,7 +84,7 @@ export class PaperCluster {
     const host = new ServerHost({
       // The paper's Figure 2 elections by default: PreVote (§9.6) and CheckQuorum's vote ignoring
       // (§4.2.3) only where a test asks for them.
-      input: { id, servers: this.ids, config: { preVote: false, checkQuorum: false, ...this.options.config }, randomSeed: this.options.seed ?? 1 },
+      input: { id, servers: this.options.servers ?? this.ids, config: { preVote: false, checkQuorum: false, ...this.options.config }, randomSeed: this.options.seed ?? 1 },
       recovered: disk.open(),
       storage: disk.actors(schedule),
       transport: { send: (message) => this.inFlight.push(message) },
