@@ -14,7 +14,7 @@ import { startStatelyBridge, statelyPortDefault, type StatelyBridge } from '../i
 export const clusterUsage = `raftchart cluster: a local cluster of worker threads on real files
 
   raftchart cluster [--nodes 5] [--data-dir DIR] [--election-timeout 150-300] [--heartbeat 50]
-                    [--no-fsync] [--no-check-quorum] [--disk-faults] [--seed N] [--duration-ms N]
+                    [--no-fsync] [--no-check-quorum] [--disk-faults] [--seed N] [--duration-ms N | --seconds N]
                     [--snapshot-every 10000] [--snapshot-keep 1000] [--inspect] [--port 4000]
 --disk-faults: each server's log behind a fault-injecting file system, so that the inspector page's
   "fail disk" button can break it (LocalCluster's diskFaults; npm start turns it on).
@@ -31,7 +31,7 @@ on a terminal: a live view; keys 1-9 crash/restart the server in that row, p par
   halves), h heal, u toggle an unreliable network, b propose a burst of 100 commands, a add a
   learner (next free id), o then a row's digit promote that learner to voter, r then a row's digit
   remove that server (it is stopped once the removal commits), q or Ctrl-C stop.
-otherwise: a status line per second until SIGINT/SIGTERM or --duration-ms.`;
+otherwise: a status line per second until SIGINT/SIGTERM, --duration-ms or --seconds.`;
 
 /** How often the live view redraws, and how often the plain output prints a line. */
 const liveViewMs = 250;
@@ -79,6 +79,7 @@ export async function clusterCommand(
       'snapshot-keep': { type: 'string', default: '1000' },
       seed: { type: 'string' },
       'duration-ms': { type: 'string' },
+      seconds: { type: 'string' },
       inspect: { type: 'boolean', default: false },
       port: { type: 'string' },
       stately: { type: 'boolean', default: false },
@@ -103,7 +104,12 @@ export async function clusterCommand(
     snapshotEvery: wholeNumber(values['snapshot-every'], 'snapshot-every', 0, 2 ** 31),
     snapshotKeepEntries: wholeNumber(values['snapshot-keep'], 'snapshot-keep', 0, 2 ** 31),
     seed: values.seed === undefined ? undefined : wholeNumber(values.seed, 'seed', 0, 2 ** 31),
-    durationMs: values['duration-ms'] === undefined ? undefined : wholeNumber(values['duration-ms'], 'duration-ms', 0, 2 ** 31),
+    durationMs:
+      values.seconds !== undefined
+        ? wholeNumber(values.seconds, 'seconds', 0, 2 ** 21) * 1000
+        : values['duration-ms'] === undefined
+          ? undefined
+          : wholeNumber(values['duration-ms'], 'duration-ms', 0, 2 ** 31),
   };
   // Checked before any server starts: --port N exactly, else 4000 or any free port.
   const inspectorPort = values.port !== undefined ? { port: wholeNumber(values.port, 'port', 0, 65_535), exact: true } : values.inspect ? { port: inspectorPortDefault, exact: false } : null;
