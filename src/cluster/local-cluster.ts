@@ -245,7 +245,7 @@ export const waiterSweepMs = 20;
  */
 export class LocalCluster {
   /** The cluster's initial voters, 'n1' … 'nN': every server's configuration before any config entry. */
-  readonly #initialVoters: readonly NodeId[];
+  #initialVoters: readonly NodeId[];
   /** The servers of this cluster now: the initial ones and those added, less those removed. */
   #members: NodeId[];
   /** Removed servers: stopped, their folders kept until stop(); their ids are not used again. */
@@ -331,6 +331,8 @@ export class LocalCluster {
       // A folder used before says which servers belong (added ones, less removed ones): dataDir/members.json.
       const known = await readMembers(dataDir);
       if (known !== null) {
+        // The folder's own initial voters, whatever `nodes` says now: every server's base configuration must be the one its log continues.
+        cluster.#initialVoters = known.initial ?? cluster.#initialVoters;
         cluster.#members = known.members;
         for (const id of known.removed) cluster.#removed.add(id);
       }
@@ -406,7 +408,7 @@ export class LocalCluster {
         nodeIds: this.nodeIds,
         proposeEnvelope: (id, envelope, timeoutMs) =>
           this.#wait(id, 'envelope', envelope, timeoutMs, (server, owned, onDecided) => server.submitAndWait(owned, onDecided)),
-        findLeader: async () => leaderOf(await Promise.all(this.nodeIds.map((id) => this.status(id))))?.id ?? null,
+        findLeader: () => this.#findLeader(),
       },
       options,
     );
@@ -596,8 +598,14 @@ export class LocalCluster {
     return result;
   }
 
+  /** The leader as the servers report it now, or null; a server removed meanwhile is passed over. */
+  async #findLeader(): Promise<NodeId | null> {
+    const statuses = await Promise.all(this.#members.map((id) => this.status(id).catch(() => null)));
+    return leaderOf(statuses.filter((status) => status !== null))?.id ?? null;
+  }
+
   async #recordMembers(): Promise<void> {
-    await writeMembers(this.#dataDir, this.#members, [...this.#removed]);
+    await writeMembers(this.#dataDir, this.#initialVoters, this.#members, [...this.#removed]);
   }
 
   /** Sends `change` to the leader (or `via`), retrying while no leader is known or its term's no-op is uncommitted; the coded error for a refusal. */
@@ -611,7 +619,7 @@ export class LocalCluster {
     for (;;) {
       this.#checkRunning();
       if (performance.now() > deadline) throw timedOut();
-      const leaderId = options.via ?? leaderOf(await Promise.all(this.#members.map((id) => this.status(id))))?.id ?? null;
+      const leaderId = options.via ?? (await this.#findLeader());
       const server = leaderId === null ? undefined : this.#servers.get(leaderId);
       if (leaderId === null || server === undefined) {
         if (options.via !== undefined) throw new RaftchartError('NotLeader', `${options.via} is not running: send the change to the leader.`, { id: options.via, leaderId: null });
@@ -935,27 +943,33 @@ function sleep(ms: number): Promise<void> {
 const membersFile = 'members.json';
 
 /** The members and removed ids a data folder records, or null when it records none (no change was ever made). */
-async function readMembers(dataDir: string): Promise<{ members: NodeId[]; removed: NodeId[] } | null> {
+async function readMembers(dataDir: string): Promise<{ initial: NodeId[] | null; members: NodeId[]; removed: NodeId[] } | null> {
   let text: string;
   try {
     text = await readFile(join(dataDir, membersFile), 'utf8');
   } catch {
     return null;
   }
-  const value = JSON.parse(text) as { members?: unknown; removed?: unknown };
+  let value: { initial?: unknown; members?: unknown; removed?: unknown };
+  try {
+    value = JSON.parse(text) as typeof value;
+  } catch {
+    value = {};
+  }
   const ids = (list: unknown) => (Array.isArray(list) && list.every((id) => typeof id === 'string' && serverIdPattern.test(id)) ? (list as NodeId[]) : null);
   const members = ids(value.members);
   const removed = ids(value.removed);
-  if (members === null || removed === null || members.length === 0) {
-    throw new RaftchartError('InvalidOptions', `${join(dataDir, membersFile)} is damaged: it must hold {"members": [...], "removed": [...]}; fix or remove it.`);
+  const initial = value.initial === undefined ? null : (ids(value.initial) ?? []);
+  if (members === null || removed === null || members.length === 0 || (initial !== null && initial.length === 0)) {
+    throw new RaftchartError('InvalidOptions', `${join(dataDir, membersFile)} is damaged: it must hold {"initial": [...], "members": [...], "removed": [...]}; fix or remove it.`);
   }
-  return { members, removed };
+  return { initial, members, removed };
 }
 
 /** Records the members and removed ids in the data folder (written whole, then renamed over the old file). */
-async function writeMembers(dataDir: string, members: readonly NodeId[], removed: readonly NodeId[]): Promise<void> {
+async function writeMembers(dataDir: string, initial: readonly NodeId[], members: readonly NodeId[], removed: readonly NodeId[]): Promise<void> {
   const path = join(dataDir, membersFile);
-  await writeFile(`${path}.tmp`, JSON.stringify({ members, removed }) + '\n');
+  await writeFile(`${path}.tmp`, JSON.stringify({ initial, members, removed }) + '\n');
   await rename(`${path}.tmp`, path);
 }
 

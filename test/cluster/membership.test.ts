@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { encodeKeyValueCommand, LocalCluster, type AppliedEntry } from '../../src/index.ts';
 import { ClusterPool, commit, statuses, waitFor, waitForLeader } from './harness.ts';
@@ -127,10 +127,12 @@ describe('membership changes (dissertation ch. 4)', () => {
         await commit(first, set('b', 2));
         // One server keeps its configuration in a snapshot only.
         for (const id of first.nodeIds) await first.snapshot(id);
+        expect(JSON.parse(await readFile(join(dataDir, 'members.json'), 'utf8'))).toEqual({ initial: ['n1', 'n2', 'n3'], members: ['n2', 'n3', 'n4'], removed: ['n1'] });
       } finally {
         await first.stop();
       }
-      const second = await LocalCluster.start({ nodes: 3, dataDir });
+      // The folder's initial voters hold whatever `nodes` says now.
+      const second = await LocalCluster.start({ nodes: 5, dataDir });
       try {
         // The data folder remembers who belongs: n4 added, n1 removed (its folder went at stop()).
         expect(second.nodeIds).toEqual(['n2', 'n3', 'n4']);
