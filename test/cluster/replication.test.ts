@@ -28,6 +28,9 @@ describe('LocalCluster replication', () => {
     const old = await waitForLeader(cluster);
     await commit(cluster, command('shared'));
     cluster.network.disconnect(old.id);
+    // The model change reaches each worker's sender on its network port, the proposals on the client
+    // port: with no order between the two, let the cut arrive first, or the orphans could go out.
+    await new Promise((resolve) => setTimeout(resolve, 100));
     const orphans = await Promise.all([0, 1, 2].map((i) => cluster.propose(old.id, command(`orphan${i}`))));
     expect(orphans.every((r) => r.isLeader)).toBe(true);
     const rest = cluster.nodeIds.filter((id) => id !== old.id);
