@@ -2,6 +2,8 @@ import { parseArgs } from 'node:util';
 import { runDemo } from '../sim/demo.ts';
 import { benchCommand } from './bench-command.ts';
 import { clusterCommand } from './cluster-command.ts';
+import { kvCommand } from './kv-command.ts';
+import { serveCommand } from './serve-command.ts';
 import { machinesCommand } from './machines-command.ts';
 import { simCommand, UsageError } from './sim-command.ts';
 
@@ -17,6 +19,8 @@ commands:
   sim  …                                       the deterministic simulator (raftchart sim --help)
   cluster [--nodes 5] …                        a live cluster of worker threads (raftchart cluster --help)
   bench [--quick] …                            raftchart (and etcd) under load: ops/s, latency (raftchart bench --help)
+  serve --id n1 --listen … --peers … --data-dir DIR   one server per process, peers over TCP (raftchart serve --help)
+  kv set|get|delete KEY [VALUE] --servers …    a serve cluster's key-value store over the network (raftchart kv --help)
   machines [--format json|mermaid|svg]         write the statecharts to docs/machines (raftchart machines --help)`;
 
 /** The `raftchart` command: argv in, library calls, an exit code out. */
@@ -41,6 +45,10 @@ async function dispatch(command: string | undefined, rest: readonly string[], io
       return simCommand(rest, io);
     case 'cluster':
       return clusterCommand(rest, io);
+    case 'serve':
+      return serveCommand(rest, io);
+    case 'kv':
+      return kvCommand(rest, io);
     case 'bench':
       return benchCommand(rest, io);
     case 'machines':

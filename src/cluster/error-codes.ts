@@ -16,6 +16,8 @@ const codes: Record<ErrorCode, true> = {
   LogLocked: true,
   LogFailed: true,
   StorageFailed: true,
+  Overloaded: true,
+  Unreachable: true,
 };
 
 export const errorCodes: readonly ErrorCode[] = Object.freeze(Object.keys(codes) as ErrorCode[]);

@@ -1,6 +1,6 @@
 import { createActor, type Actor, type ActorOptions, type AnyActorLogic } from 'xstate';
 import { durableLogMachine } from '../../machines/durable-log.machine.ts';
-import { raftServerMachine, type ConfigChangeAnswer, type ProposalAnswer, type RaftServerInput, type TransferAnswer } from '../../machines/raft-server.machine.ts';
+import { raftServerMachine, roleOf, type ConfigChangeAnswer, type ProposalAnswer, type RaftServerInput, type TransferAnswer } from '../../machines/raft-server.machine.ts';
 import type { ConfigChange } from '../core/configuration.ts';
 import { assert } from '../core/assert.ts';
 import type { StorageActors } from '../io/storage-actors.ts';
@@ -9,6 +9,7 @@ import type { Entry, NodeId, RecoveredState } from '../protocol/types.ts';
 import { asBatch, isRaftMessageFor } from '../protocol/validate.ts';
 import { resolveRaftConfig } from '../core/config.ts';
 import { SessionStateMachine } from './sessions.ts';
+import type { WorkerStatus } from './worker-protocol.ts';
 import { canSnapshot, queryOne, serveStateMachine, type StateMachine, type StateMachineHooks } from './state-machine-host.ts';
 
 /**
@@ -423,4 +424,27 @@ export class ServerHost {
 
 function outcomeOf(waiting: Waiting, failure: ProposalFailure | null): ProposalOutcome {
   return { index: waiting.first, term: waiting.term, count: waiting.count, results: waiting.results, failure };
+}
+
+/** What a server reports of itself (WorkerStatus less the inspector's detail), read from its chart now. */
+export function statusOf(server: ServerHost): WorkerStatus {
+  const snapshot = server.actor.getSnapshot();
+  const context = snapshot.context;
+  const top = roleOf(snapshot);
+  return {
+    role: top === 'failed' ? 'follower' : top,
+    failed: top === 'failed',
+    term: context.currentTerm,
+    votedFor: context.votedFor,
+    leaderId: context.leaderId,
+    commitIndex: context.commitIndex,
+    lastApplied: context.lastApplied,
+    lastLogIndex: context.log.lastIndex,
+    lastLogTerm: context.log.lastTerm,
+    snapshotIndex: context.snapshot?.index ?? 0,
+    firstLogIndex: context.log.firstIndex,
+    snapshots: !server.snapshots ? 'unsupported' : context.config.snapshotEvery === 0 ? 'manual' : 'on',
+    voters: context.voters,
+    learners: context.learners,
+  };
 }

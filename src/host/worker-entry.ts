@@ -1,7 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import * as Comlink from 'comlink/dist/esm/comlink.mjs';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
-import { roleOf } from '../../machines/raft-server.machine.ts';
 import { assert } from '../core/assert.ts';
 import { TurnBatcher } from '../core/turn-batcher.ts';
 import { RaftchartError } from '../protocol/errors.ts';
@@ -13,10 +12,10 @@ import { storageActors } from '../io/storage-actors.ts';
 import { openWal, type Wal } from '../io/wal.ts';
 import { inspectionPoster } from './inspection-events.ts';
 import { createKeyValueStore, type StateMachineFactory } from './key-value-store.ts';
-import { ServerHost, type ProposalOutcome } from './server-host.ts';
+import { ServerHost, statusOf, type ProposalOutcome } from './server-host.ts';
 import type { StateMachine } from './state-machine-host.ts';
 import { watchThreadUsage } from './thread-usage.ts';
-import type { ClientReply, ProposeRequest, ReadRequest, ReadyResult, SnapshotOutcome, WorkerControl, WorkerCounters, WorkerSetup, WorkerStatus } from './worker-protocol.ts';
+import type { ClientReply, ProposeRequest, ReadRequest, ReadyResult, SnapshotOutcome, WorkerControl, WorkerCounters, WorkerSetup } from './worker-protocol.ts';
 import { readStatusDetail } from './worker-inspection.ts';
 import { PeerLinks } from '../bus/peer-links.ts';
 
@@ -159,28 +158,6 @@ async function start(): Promise<void> {
   });
 }
 
-function readStatus(server: ServerHost): WorkerStatus {
-  const snapshot = server.actor.getSnapshot();
-  const context = snapshot.context;
-  const top = roleOf(snapshot);
-  return {
-    role: top === 'failed' ? 'follower' : top,
-    failed: top === 'failed',
-    term: context.currentTerm,
-    votedFor: context.votedFor,
-    leaderId: context.leaderId,
-    commitIndex: context.commitIndex,
-    lastApplied: context.lastApplied,
-    lastLogIndex: context.log.lastIndex,
-    lastLogTerm: context.log.lastTerm,
-    snapshotIndex: context.snapshot?.index ?? 0,
-    firstLogIndex: context.log.firstIndex,
-    snapshots: !server.snapshots ? 'unsupported' : context.config.snapshotEvery === 0 ? 'manual' : 'on',
-    voters: context.voters,
-    learners: context.learners,
-  };
-}
-
 const starting: Promise<ReadyResult> = start().then(
   (): ReadyResult => ({ ok: true }),
   readyFailure,
@@ -199,7 +176,7 @@ const control: WorkerControl = {
   run,
   status: (detail) => {
     assert(host !== null, 'status before the server started');
-    const status = readStatus(host);
+    const status = statusOf(host);
     if (detail === undefined) return status;
     return { ...status, detail: readStatusDetail(host.actor, detail.logTailMax, wal?.confirmations ?? 0) };
   },

@@ -16,7 +16,9 @@ export type ErrorCode =
   | 'LogCorrupt'
   | 'LogLocked'
   | 'LogFailed'
-  | 'StorageFailed';
+  | 'StorageFailed'
+  | 'Overloaded'
+  | 'Unreachable';
 
 /** An operating error with a string `code` and a message that tells the user what to do. */
 export class RaftchartError extends Error {

@@ -33,7 +33,7 @@ function isCount(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
-function isNodeId(value: unknown): value is NodeId {
+export function isNodeId(value: unknown): value is NodeId {
   return typeof value === 'string' && value.length > 0 && value.length <= nodeIdLengthMax;
 }
 
