@@ -13,14 +13,15 @@ export const serveUsage = `raftchart serve: one Raft server in this process, its
                   --peers n1=127.0.0.1:7001,n2=127.0.0.1:7002,n3=127.0.0.1:7003 --data-dir DIR
                   [--client-listen 127.0.0.1:8001] [--cluster NAME]
                   [--tls-cert FILE --tls-key FILE --tls-ca FILE]
-                  [--election-timeout 1000-2000] [--heartbeat 100] [--no-fsync] [--quiet]
+                  [--election-timeout 1000-2000] [--heartbeat 100] [--no-fsync] [--quiet] [--seconds N]
 --peers: every server of the cluster, this one included (its initial voters), as id=host:port.
 --client-listen: where RaftClient and \`raftchart kv\` connect (host:port, or a Unix socket path).
 --cluster: every server must name the same one (default raftchart); a peer of another is refused.
 --tls-*: mutual TLS between servers: each server's certificate must name its id (subject CN or a
   DNS subject alternative name) and chain to the CA; any other peer is refused.
 prints "ready" once it serves; logs connections, refusals and role changes to stderr as JSON
-lines (--quiet: none); SIGTERM or SIGINT stop it cleanly (the log synced, its folder lock released).`;
+lines (--quiet: none); SIGTERM or SIGINT (or --seconds N after N seconds) stop it cleanly: the log
+synced, its folder lock released. After a SIGKILL, start it again on the same --data-dir.`;
 
 /** `raftchart serve`: runs one server until SIGTERM/SIGINT; returns the exit code. */
 export async function serveCommand(argv: readonly string[], io: CliIo): Promise<number> {
@@ -40,6 +41,7 @@ export async function serveCommand(argv: readonly string[], io: CliIo): Promise<
       heartbeat: { type: 'string', default: '100' },
       'no-fsync': { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
+      seconds: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -51,6 +53,7 @@ export async function serveCommand(argv: readonly string[], io: CliIo): Promise<
   const range = /^(\d+)-(\d+)$/.exec(values['election-timeout']);
   if (range === null) throw new UsageError(`--election-timeout must look like 1000-2000 (milliseconds, min-max), got '${values['election-timeout']}'`);
   const id = values.id as string;
+  const seconds = values.seconds === undefined ? null : wholeNumber(values.seconds, 'seconds', 1, 2 ** 21);
   let server;
   try {
     const peers = parsePeers(values.peers as string);
@@ -78,9 +81,11 @@ export async function serveCommand(argv: readonly string[], io: CliIo): Promise<
   const clients = server.clientAddress === null ? 'no client port' : `clients on ${formatAddress(server.clientAddress)}`;
   io.out(`raftchart serve: ${id} ready, peers on ${values.listen?.replace(/:\d+$/, `:${server.port}`)}, ${clients}, data in ${values['data-dir']}`);
   await new Promise<void>((resolve) => {
+    const timer = seconds === null ? null : setTimeout(() => stop(`--seconds ${seconds}`), seconds * 1000);
     const stop = (signal: string) => {
       process.off('SIGINT', onInt);
       process.off('SIGTERM', onTerm);
+      if (timer !== null) clearTimeout(timer);
       io.out(`raftchart serve: ${id} stopping (${signal})`);
       void server.stop().then(resolve);
     };
