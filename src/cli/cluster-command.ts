@@ -1,6 +1,8 @@
 import { emitKeypressEvents } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { LocalCluster, leaderOf, stateShown, type NodeStatus } from '../cluster/local-cluster.ts';
+import { ProcessCluster } from '../net/process-cluster.ts';
+import type { ViewedCluster } from '../cluster/viewed-cluster.ts';
 import { Random } from '../core/random.ts';
 import type { NodeId } from '../protocol/types.ts';
 import { configurationText, runCommand, type InspectorCommand } from '../inspect/inspector-commands.ts';
@@ -13,9 +15,13 @@ import { startStatelyBridge, statelyPortDefault, type StatelyBridge } from '../i
 
 export const clusterUsage = `raftchart cluster: a local cluster of worker threads on real files
 
-  raftchart cluster [--nodes 5] [--data-dir DIR] [--election-timeout 150-300] [--heartbeat 50]
+  raftchart cluster [--nodes 5 | --processes 3] [--data-dir DIR] [--election-timeout 150-300] [--heartbeat 50]
                     [--no-fsync] [--no-check-quorum] [--disk-faults] [--seed N] [--duration-ms N | --seconds N]
                     [--snapshot-every 10000] [--snapshot-keep 1000] [--inspect] [--port 4000]
+--processes N: N \`raftchart serve\` processes on free loopback ports instead of worker threads,
+  peers over TCP (etcd's timing unless given: --election-timeout 1000-2000 --heartbeat 100); the
+  view and the inspector read them over their client ports; keys crash (SIGKILL) and restart them,
+  p/h cut and heal links inside the servers; no unreliable network, disk faults or membership keys.
 --disk-faults: each server's log behind a fault-injecting file system, so that the inspector page's
   "fail disk" button can break it (LocalCluster's diskFaults; npm start turns it on).
 --snapshot-every N: each server snapshots its state machine every N applied entries and drops its
@@ -68,10 +74,11 @@ export async function clusterCommand(
   const { values } = parseArgs({
     args: [...argv],
     options: {
-      nodes: { type: 'string', default: '5' },
+      nodes: { type: 'string' },
+      processes: { type: 'string' },
       'data-dir': { type: 'string' },
-      'election-timeout': { type: 'string', default: '150-300' },
-      heartbeat: { type: 'string', default: '50' },
+      'election-timeout': { type: 'string' },
+      heartbeat: { type: 'string' },
       'no-fsync': { type: 'boolean', default: false },
       'no-check-quorum': { type: 'boolean', default: false },
       'disk-faults': { type: 'boolean', default: false },
@@ -91,13 +98,19 @@ export async function clusterCommand(
     io.out(clusterUsage);
     return 0;
   }
-  const range = /^(\d+)-(\d+)$/.exec(values['election-timeout']);
-  if (range === null) throw new UsageError(`--election-timeout must look like 150-300 (milliseconds, min-max), got '${values['election-timeout']}'`);
+  const processes = values.processes === undefined ? null : wholeNumber(values.processes, 'processes', 1, 9);
+  if (processes !== null && values.nodes !== undefined) throw new UsageError('give --nodes (worker threads) or --processes (serve processes), not both');
+  for (const flag of ['disk-faults', 'stately', 'stately-port', 'seed'] as const) {
+    if (processes !== null && values[flag] !== undefined && values[flag] !== false) throw new UsageError(`--${flag} is for worker threads; serve processes (--processes) have none`);
+  }
+  const electionTimeout = values['election-timeout'] ?? (processes === null ? '150-300' : '1000-2000');
+  const range = /^(\d+)-(\d+)$/.exec(electionTimeout);
+  if (range === null) throw new UsageError(`--election-timeout must look like 150-300 (milliseconds, min-max), got '${electionTimeout}'`);
   const options: ClusterCommandOptions = {
-    nodes: wholeNumber(values.nodes, 'nodes', 1, 9),
+    nodes: processes ?? wholeNumber(values.nodes ?? '5', 'nodes', 1, 9),
     dataDir: values['data-dir'],
     electionTimeoutMs: [Number(range[1]), Number(range[2])],
-    heartbeatIntervalMs: wholeNumber(values.heartbeat, 'heartbeat', 1, 60_000),
+    heartbeatIntervalMs: wholeNumber(values.heartbeat ?? (processes === null ? '50' : '100'), 'heartbeat', 1, 60_000),
     fsync: !values['no-fsync'],
     checkQuorum: !values['no-check-quorum'],
     diskFaults: values['disk-faults'],
@@ -114,7 +127,10 @@ export async function clusterCommand(
   // Checked before any server starts: --port N exactly, else 4000 or any free port.
   const inspectorPort = values.port !== undefined ? { port: wholeNumber(values.port, 'port', 0, 65_535), exact: true } : values.inspect ? { port: inspectorPortDefault, exact: false } : null;
   const stately = values.stately || values['stately-port'] !== undefined ? await startStately(values['stately-port'], io) : null;
-  const cluster = await LocalCluster.start(stately === null ? options : { ...options, onInspectionEvent: stately.send }).catch((error: unknown) => {
+  const cluster = await (processes !== null
+    ? ProcessCluster.start({ ...options, processes })
+    : LocalCluster.start(stately === null ? options : { ...options, onInspectionEvent: stately.send })
+  ).catch((error: unknown) => {
     stately?.stop();
     throw asUsageError(error);
   });
@@ -133,6 +149,11 @@ export async function clusterCommand(
   return 0;
 }
 
+/** What the view's first line says of the cluster: the seed of worker threads, or the client addresses of serve processes. */
+function describeCluster(cluster: ViewedCluster): string {
+  return cluster instanceof ProcessCluster ? `serve processes, clients on ${cluster.clientAddresses.join(',')}` : `seed ${cluster.seed}`;
+}
+
 /** Stately's relay on --stately-port (default 8080); a taken port is a usage error. */
 async function startStately(port: string | undefined, io: CliIo): Promise<StatelyBridge> {
   const bridge = await startStatelyBridge({ port: port === undefined ? statelyPortDefault : wholeNumber(port, 'stately-port', 0, 65_535) }).catch((error: unknown) => {
@@ -143,7 +164,7 @@ async function startStately(port: string | undefined, io: CliIo): Promise<Statel
 }
 
 /** The inspector on its port; when that is taken, on any free port unless the port was given exactly. */
-async function startInspector(cluster: LocalCluster, { port, exact }: { readonly port: number; readonly exact: boolean }): Promise<Inspector> {
+async function startInspector(cluster: ViewedCluster, { port, exact }: { readonly port: number; readonly exact: boolean }): Promise<Inspector> {
   try {
     return await Inspector.start(cluster, { port, portFallback: !exact });
   } catch (error) {
@@ -158,13 +179,14 @@ class Sampler {
   #lastAt = performance.now();
   readonly started = performance.now();
 
-  constructor(private readonly cluster: LocalCluster) {}
+  constructor(private readonly cluster: ViewedCluster) {}
 
   async sample(): Promise<{ statuses: NodeStatus[]; messagesPerSec: number; elapsedMs: number }> {
     const statuses = await askEveryServer(this.cluster, (id) => this.cluster.status(id));
     const now = performance.now();
     const messages = this.cluster.network.stats().messages;
-    const messagesPerSec = ((messages - this.#lastMessages) * 1000) / Math.max(1, now - this.#lastAt);
+    // A serve process restarted counts from 0 again: no rate for that interval.
+    const messagesPerSec = Math.max(0, ((messages - this.#lastMessages) * 1000) / Math.max(1, now - this.#lastAt));
     this.#lastMessages = messages;
     this.#lastAt = now;
     return { statuses, messagesPerSec, elapsedMs: now - this.started };
@@ -177,8 +199,8 @@ function shortStatus(s: NodeStatus): string {
 }
 
 /** Not a terminal: a status line per second until a signal or --duration-ms. */
-async function plainView(cluster: LocalCluster, options: ClusterCommandOptions, io: CliIo): Promise<void> {
-  io.out(`cluster of ${options.nodes} in ${cluster.dataDir} (seed ${cluster.seed}); stop with Ctrl-C`);
+async function plainView(cluster: ViewedCluster, options: ClusterCommandOptions, io: CliIo): Promise<void> {
+  io.out(`cluster of ${options.nodes} in ${cluster.dataDir} (${describeCluster(cluster)}); stop with Ctrl-C`);
   const sampler = new Sampler(cluster);
   await runUntilStopped(options.durationMs, plainLineMs, async () => {
     const { statuses, messagesPerSec, elapsedMs } = await sampler.sample();
@@ -230,13 +252,13 @@ const rowKeys: Readonly<Record<string, { readonly command: 'promote' | 'remove';
 };
 
 /** The server in row `key` (1-9) of the live view, which lists cluster.nodeIds in order, or undefined. */
-function serverInRow(cluster: LocalCluster, key: string): NodeId | undefined {
+function serverInRow(cluster: ViewedCluster, key: string): NodeId | undefined {
   const row = /^[1-9]$/.test(key) ? Number(key) : 0;
   return row >= 1 && row <= cluster.nodeIds.length ? cluster.nodeIds[row - 1] : undefined;
 }
 
 /** A terminal: the live view, redrawn ~4×/s, with keys to inject faults and change the membership. */
-async function liveView(cluster: LocalCluster, options: ClusterCommandOptions, io: CliIo, links: readonly string[], keys: KeyInput): Promise<void> {
+async function liveView(cluster: ViewedCluster, options: ClusterCommandOptions, io: CliIo, links: readonly string[], keys: KeyInput): Promise<void> {
   const sampler = new Sampler(cluster);
   const random = new Random(cluster.seed, 'cli');
   const serverIds = new ServerIds();
@@ -327,7 +349,7 @@ function stateColumn(s: NodeStatus): string {
 
 function draw(
   io: CliIo,
-  cluster: LocalCluster,
+  cluster: ViewedCluster,
   statuses: readonly NodeStatus[],
   terms: ReadonlyMap<NodeId, { atMs: number }>,
   messagesPerSec: number,
@@ -338,7 +360,7 @@ function draw(
   const sinceElection = (id: NodeId) => `${((elapsedMs - (terms.get(id)?.atMs ?? 0)) / 1000).toFixed(1)} s ago`;
   const leader = leaderOf(statuses);
   const lines = [
-    '\x1b[H\x1b[2J' + `raftchart cluster — ${statuses.length} servers, ${(elapsedMs / 1000).toFixed(0)} s, seed ${cluster.seed}, ${cluster.dataDir}`,
+    '\x1b[H\x1b[2J' + `raftchart cluster — ${statuses.length} servers, ${(elapsedMs / 1000).toFixed(0)} s, ${describeCluster(cluster)}, ${cluster.dataDir}`,
     `leader ${leader?.id ?? '-'}   network ${reliable ? 'reliable' : 'UNRELIABLE'}   ${messagesPerSec.toFixed(0)} msg/s`,
     '',
     'row server  state      term  leader  commit  applied    log  snapshot  log from  last election  its configuration',

@@ -14,11 +14,14 @@ export const serveUsage = `raftchart serve: one Raft server in this process, its
                   [--client-listen 127.0.0.1:8001] [--cluster NAME]
                   [--tls-cert FILE --tls-key FILE --tls-ca FILE]
                   [--election-timeout 1000-2000] [--heartbeat 100] [--no-fsync] [--quiet] [--seconds N]
+                  [--snapshot-every 10000] [--snapshot-keep 1000] [--no-check-quorum] [--fault-injection]
 --peers: every server of the cluster, this one included (its initial voters), as id=host:port.
 --client-listen: where RaftClient and \`raftchart kv\` connect (host:port, or a Unix socket path).
 --cluster: every server must name the same one (default raftchart); a peer of another is refused.
 --tls-*: mutual TLS between servers: each server's certificate must name its id (subject CN or a
   DNS subject alternative name) and chain to the CA; any other peer is refused.
+--fault-injection: clients may cut this server's links (what \`raftchart cluster --processes\` uses
+  for its partition keys); never on a server you depend on.
 prints "ready" once it serves; logs connections, refusals and role changes to stderr as JSON
 lines (--quiet: none); SIGTERM or SIGINT (or --seconds N after N seconds) stop it cleanly: the log
 synced, its folder lock released. After a SIGKILL, start it again on the same --data-dir.`;
@@ -41,7 +44,11 @@ export async function serveCommand(argv: readonly string[], io: CliIo): Promise<
       heartbeat: { type: 'string', default: '100' },
       'no-fsync': { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
+      'fault-injection': { type: 'boolean', default: false },
+      'no-check-quorum': { type: 'boolean', default: false },
       seconds: { type: 'string' },
+      'snapshot-every': { type: 'string', default: '10000' },
+      'snapshot-keep': { type: 'string', default: '1000' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -68,10 +75,14 @@ export async function serveCommand(argv: readonly string[], io: CliIo): Promise<
       clusterId: values.cluster,
       tls: tlsFiles(values['tls-cert'], values['tls-key'], values['tls-ca']),
       fsync: !values['no-fsync'],
+      faultInjection: values['fault-injection'],
       config: {
         electionTimeoutMsMin: Number(range[1]),
         electionTimeoutMsMax: Number(range[2]),
         heartbeatIntervalMs: wholeNumber(values.heartbeat, 'heartbeat', 1, 60_000),
+        snapshotEvery: wholeNumber(values['snapshot-every'], 'snapshot-every', 0, 2 ** 31),
+        snapshotKeepEntries: wholeNumber(values['snapshot-keep'], 'snapshot-keep', 0, 2 ** 31),
+        checkQuorum: !values['no-check-quorum'],
       },
       log: values.quiet ? undefined : (event) => io.err(JSON.stringify({ at: new Date().toISOString(), server: id, ...event })),
     });

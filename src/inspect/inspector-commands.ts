@@ -1,4 +1,5 @@
-import type { ConfigChangeResult, LocalCluster } from '../cluster/local-cluster.ts';
+import type { ConfigChangeResult } from '../cluster/local-cluster.ts';
+import type { ViewedCluster } from '../cluster/viewed-cluster.ts';
 import { hasErrorCode, RaftchartError } from '../protocol/errors.ts';
 import type { NodeId } from '../protocol/types.ts';
 import { encodeKeyValueCommand } from '../host/key-value-store.ts';
@@ -93,7 +94,7 @@ export function parseCommand(message: unknown): InspectorCommand {
  * RaftchartError (UnknownNode, NotLeader, InvalidOptions, …; for membership changes also
  * ConfigChangeInProgress, LearnerNotCaughtUp, Timeout) when it refuses.
  */
-export async function runCommand(cluster: LocalCluster, command: InspectorCommand, context: CommandContext): Promise<string> {
+export async function runCommand(cluster: ViewedCluster, command: InspectorCommand, context: CommandContext): Promise<string> {
   switch (command.command) {
     case 'crash':
       await cluster.crash(command.node);
@@ -150,7 +151,7 @@ export function configurationText(configuration: Pick<ConfigChangeResult, 'voter
 }
 
 /** addLearner under `node`, or under the next free id, trying later ones while the cluster refuses an id as used before. */
-async function addLearner(cluster: LocalCluster, node: NodeId | undefined, serverIds: ServerIds): Promise<{ id: NodeId; result: ConfigChangeResult }> {
+async function addLearner(cluster: ViewedCluster, node: NodeId | undefined, serverIds: ServerIds): Promise<{ id: NodeId; result: ConfigChangeResult }> {
   if (node !== undefined) return { id: node, result: await cluster.addLearner(node) };
   for (let attempt = 1; ; attempt++) {
     const id = serverIds.next(cluster.nodeIds);
@@ -165,7 +166,7 @@ async function addLearner(cluster: LocalCluster, node: NodeId | undefined, serve
   }
 }
 
-async function propose(cluster: LocalCluster, node: NodeId | undefined, count: number, context: Pick<CommandContext, 'nextKey'>): Promise<string> {
+async function propose(cluster: ViewedCluster, node: NodeId | undefined, count: number, context: Pick<CommandContext, 'nextKey'>): Promise<string> {
   if (node === undefined) throw new RaftchartError('NotLeader', 'no leader is known yet: wait for one, or name a server.');
   const results = await Promise.all(
     Array.from({ length: count }, () => {

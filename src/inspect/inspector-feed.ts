@@ -1,4 +1,5 @@
-import { leaderOf, stateShown, type BusTapEvent, type LocalCluster, type NodeInspection } from '../cluster/local-cluster.ts';
+import { leaderOf, stateShown, type BusTapEvent, type NodeInspection } from '../cluster/local-cluster.ts';
+import type { ViewedCluster } from '../cluster/viewed-cluster.ts';
 import type { NodeId } from '../protocol/types.ts';
 import type { PaceReading } from './update-pacer.ts';
 
@@ -7,7 +8,7 @@ import type { PaceReading } from './update-pacer.ts';
  * leave), in that order; a server removed while it was asked is left out, whatever its answer.
  * Rejects as `ask` does for a server still in the cluster.
  */
-export async function askEveryServer<T>(cluster: LocalCluster, ask: (id: NodeId) => Promise<T>): Promise<T[]> {
+export async function askEveryServer<T>(cluster: Pick<ViewedCluster, 'nodeIds'>, ask: (id: NodeId) => Promise<T>): Promise<T[]> {
   const ids = cluster.nodeIds;
   const answers = await Promise.all(ids.map((id) => ask(id).catch((error: unknown) => (cluster.nodeIds.includes(id) ? Promise.reject(error) : null))));
   const members = new Set(cluster.nodeIds);
@@ -91,7 +92,7 @@ class Ring {
  * status with detail, one control call each. Nothing runs while stopped.
  */
 export class InspectorFeed {
-  readonly #cluster: LocalCluster;
+  readonly #cluster: ViewedCluster;
   readonly #logTailMax: number;
   readonly #started = performance.now();
   readonly #recent = new Ring(recentMessagesMax);
@@ -108,7 +109,7 @@ export class InspectorFeed {
   #untap: (() => void) | null = null;
   #leader: NodeId | undefined;
 
-  constructor(cluster: LocalCluster, options: { readonly logTailMax: number }) {
+  constructor(cluster: ViewedCluster, options: { readonly logTailMax: number }) {
     this.#cluster = cluster;
     this.#logTailMax = options.logTailMax;
   }

@@ -6,7 +6,8 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { durableLogMachine } from '../../machines/durable-log.machine.ts';
 import { raftServerMachine } from '../../machines/raft-server.machine.ts';
-import { inspectLogTailDefault, inspectLogTailMax, type LocalCluster } from '../cluster/local-cluster.ts';
+import { inspectLogTailDefault, inspectLogTailMax } from '../cluster/local-cluster.ts';
+import type { ViewedCluster } from '../cluster/viewed-cluster.ts';
 import { RaftchartError } from '../protocol/errors.ts';
 import { InspectorFeed } from './inspector-feed.ts';
 import { parseCommand, requestIdOf, runCommand, type InspectorReply } from './inspector-commands.ts';
@@ -113,7 +114,7 @@ function wholeNumberIn(value: number | undefined, fallback: number, option: stri
  * untrusted input: a bad one gets an error reply on the socket and the cluster keeps running.
  */
 export class Inspector {
-  readonly #cluster: LocalCluster;
+  readonly #cluster: ViewedCluster;
   readonly #server: Server;
   readonly #sockets: WebSocketServer;
   readonly #feed: InspectorFeed;
@@ -129,7 +130,7 @@ export class Inspector {
   #nextKey = 1;
   #closing: Promise<void> | null = null;
 
-  private constructor(cluster: LocalCluster, files: Map<string, Buffer>, options: Required<Pick<InspectorOptions, 'updatesPerSecMax' | 'updatesPerSecBusy' | 'logTailMax'>>) {
+  private constructor(cluster: ViewedCluster, files: Map<string, Buffer>, options: Required<Pick<InspectorOptions, 'updatesPerSecMax' | 'updatesPerSecBusy' | 'logTailMax'>>) {
     this.#cluster = cluster;
     this.#files = files;
     this.#pacer = new UpdatePacer({ updatesPerSecMax: options.updatesPerSecMax, updatesPerSecBusy: options.updatesPerSecBusy, cores: availableParallelism() });
@@ -142,7 +143,7 @@ export class Inspector {
   }
 
   /** Starts serving; resolves once listening (see `url`). */
-  static async start(cluster: LocalCluster, options: InspectorOptions = {}): Promise<Inspector> {
+  static async start(cluster: ViewedCluster, options: InspectorOptions = {}): Promise<Inspector> {
     const host = options.host ?? '127.0.0.1';
     if (typeof host !== 'string' || host.length === 0) throw invalid('host', 'must be an address like 127.0.0.1');
     const port = wholeNumberIn(options.port, 0, 'port', 0, 65_535);

@@ -16,7 +16,11 @@ export type ClientRequest =
   | { readonly id: number; readonly op: 'propose'; readonly command: Uint8Array }
   /** `query` run on this server's state machine once it confirmed it leads (ReadIndex or lease), with no log entry. */
   | { readonly id: number; readonly op: 'read'; readonly query: Uint8Array }
-  | { readonly id: number; readonly op: 'status' };
+  | { readonly id: number; readonly op: 'status' }
+  /** status, with the chart's detail for the inspector (log tail, durable log, peers' progress). */
+  | { readonly id: number; readonly op: 'inspect'; readonly logTailMax: number }
+  /** Fault injection, only on a server started with --fault-injection: drop every message to and from `cut` (empty: heal). */
+  | { readonly id: number; readonly op: 'links'; readonly cut: readonly NodeId[] };
 
 export interface HelloReply {
   readonly id: number;
@@ -39,7 +43,16 @@ export interface StatusReply {
   readonly ok: true;
   readonly serverId: NodeId;
   readonly status: WorkerStatus;
-  readonly transport: { readonly connectedPeers: readonly NodeId[]; readonly messagesSent: number; readonly messagesReceived: number; readonly messagesDropped: number; readonly connectionsRefused: number };
+  readonly transport: {
+    readonly connectedPeers: readonly NodeId[];
+    /** Peers cut off by fault injection. */
+    readonly cutPeers: readonly NodeId[];
+    readonly messagesSent: number;
+    readonly messagesReceived: number;
+    readonly messagesDropped: number;
+    readonly bytesSent: number;
+    readonly connectionsRefused: number;
+  };
 }
 
 export interface FailureReply {

@@ -40,14 +40,14 @@ const retryPauseMs = 20;
 const inFlightMax = 100_000;
 
 export class RaftClient {
-  readonly #connections: Connection[];
-  readonly #byId = new Map<NodeId, Connection>();
+  readonly #connections: ClientConnection[];
+  readonly #byId = new Map<NodeId, ClientConnection>();
   readonly #timeoutMs: number;
   #leader: NodeId | null = null;
   #session: Promise<ClusterSession> | null = null;
   #closed = false;
 
-  private constructor(connections: Connection[], timeoutMs: number) {
+  private constructor(connections: ClientConnection[], timeoutMs: number) {
     this.#connections = connections;
     this.#timeoutMs = timeoutMs;
   }
@@ -59,7 +59,7 @@ export class RaftClient {
     }
     const timeoutMs = options.timeoutMs ?? 10_000;
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new RaftchartError('InvalidOptions', `timeoutMs must be a positive number of milliseconds, got ${String(timeoutMs)}.`);
-    const connections = options.servers.map((text) => new Connection(parseAddress(text, 'a server address', true)));
+    const connections = options.servers.map((text) => new ClientConnection(parseAddress(text, 'a server address', true)));
     const client = new RaftClient(connections, timeoutMs);
     const deadline = performance.now() + timeoutMs;
     while (client.#byId.size === 0) {
@@ -248,10 +248,10 @@ function storeAnswer(result: unknown): { previous?: unknown; value?: unknown } {
   return answer as { previous?: unknown; value?: unknown };
 }
 
-type RequestBody = ClientRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
+export type RequestBody = ClientRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
 
 /** One server's client connection: opened on first use and again after it closes; requests pipelined and matched by id. */
-class Connection {
+export class ClientConnection {
   readonly address: Address;
   #socket: Socket | null = null;
   #nextId = 1;

@@ -15,7 +15,8 @@ import { RealFileSystem } from '../io/real-file-system.ts';
 import { storageActors } from '../io/storage-actors.ts';
 import { openWal, type Wal } from '../io/wal.ts';
 import { formatAddress, type Address } from './addresses.ts';
-import { clientRequestsWaitingMax, type ClientReply, type ClientRequest, type FailureReply } from './client-protocol.ts';
+import { readStatusDetail } from '../host/worker-inspection.ts';
+import { clientRequestsWaitingMax, type ClientReply, type ClientRequest, type FailureReply, type StatusReply } from './client-protocol.ts';
 import { encodeFrame, FrameError, FrameReader } from './frames.ts';
 import { TcpTransport, type TcpLimits, type TlsFiles, type TransportLogEvent } from './tcp-transport.ts';
 
@@ -46,6 +47,8 @@ export interface ServeOptions {
   readonly stateMachine?: StateMachine;
   /** Take the folder lock over from a holder that still looks alive (after a controller killed it). */
   readonly breakLock?: boolean;
+  /** Accept the client op `links` (drop messages to and from chosen peers): for `raftchart cluster --processes`. Default false. */
+  readonly faultInjection?: boolean;
   /** One JSON object per event: connections, refusals, role changes. Default: none. */
   readonly log?: (event: Record<string, unknown>) => void;
 }
@@ -122,7 +125,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     log({ event: 'role', role, term: snapshot.context.currentTerm, leaderId: now.leaderId });
   });
   server.start();
-  const clients = new ClientPort(server, transport, clusterId, log);
+  const clients = new ClientPort(server, transport, { cluster: clusterId, faultInjection: options.faultInjection ?? false, confirmations: () => wal.confirmations }, log);
   let clientAddress: Address | null = null;
   if (options.clientListen !== null) {
     try {
@@ -205,6 +208,8 @@ class ClientPort {
   readonly #host: ServerHost;
   readonly #transport: TcpTransport;
   readonly #cluster: string;
+  readonly #faultInjection: boolean;
+  readonly #confirmations: () => number;
   readonly #log: (event: Record<string, unknown>) => void;
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
@@ -212,10 +217,17 @@ class ClientPort {
   readonly #reads = new TurnBatcher<{ readonly waiter: Waiter; readonly query: Uint8Array }>((batch) => this.#read(batch));
   #waiting = 0;
 
-  constructor(host: ServerHost, transport: TcpTransport, cluster: string, log: (event: Record<string, unknown>) => void) {
+  constructor(
+    host: ServerHost,
+    transport: TcpTransport,
+    options: { readonly cluster: string; readonly faultInjection: boolean; readonly confirmations: () => number },
+    log: (event: Record<string, unknown>) => void,
+  ) {
     this.#host = host;
     this.#transport = transport;
-    this.#cluster = cluster;
+    this.#cluster = options.cluster;
+    this.#faultInjection = options.faultInjection;
+    this.#confirmations = options.confirmations;
     this.#log = log;
     this.#server = createServer((socket) => this.#accept(socket));
   }
@@ -294,17 +306,19 @@ class ClientPort {
     switch (request?.op) {
       case 'hello':
         return this.#reply(socket, { id, ok: true, serverId: this.#host.id, cluster: this.#cluster, status: statusOf(this.#host) });
-      case 'status': {
-        const counters = this.#transport.counters;
-        const status = statusOf(this.#host);
-        const connectedPeers = [...status.voters, ...status.learners].filter((peer) => peer !== this.#host.id && this.#transport.connected(peer));
-        return this.#reply(socket, {
-          id,
-          ok: true,
-          serverId: this.#host.id,
-          status,
-          transport: { connectedPeers, messagesSent: counters.messagesSent, messagesReceived: counters.messagesReceived, messagesDropped: counters.messagesDropped, connectionsRefused: counters.connectionsRefused },
-        });
+      case 'status':
+        return this.#reply(socket, this.#status(id, null));
+      case 'inspect': {
+        const logTailMax = (request as { logTailMax?: unknown }).logTailMax;
+        if (typeof logTailMax !== 'number' || !Number.isInteger(logTailMax) || logTailMax < 0) return fail('InvalidOptions', 'inspect takes logTailMax, a whole number >= 0');
+        return this.#reply(socket, this.#status(id, logTailMax));
+      }
+      case 'links': {
+        const cut = (request as { cut?: unknown }).cut;
+        if (!this.#faultInjection) return fail('InvalidOptions', `${this.#host.id} was not started with --fault-injection: it takes no fault commands`);
+        if (!Array.isArray(cut) || !cut.every((peer) => typeof peer === 'string')) return fail('InvalidOptions', 'links takes cut, a list of server ids');
+        this.#transport.cut(cut as string[]);
+        return this.#reply(socket, this.#status(id, null));
       }
       case 'propose':
       case 'read': {
@@ -318,8 +332,29 @@ class ClientPort {
         return;
       }
       default:
-        return fail('InvalidCommand', `unknown op ${JSON.stringify(request?.op)}: use hello, propose, read or status`);
+        return fail('InvalidCommand', `unknown op ${JSON.stringify(request?.op)}: use hello, propose, read, status, inspect or links`);
     }
+  }
+
+  #status(id: number, logTailMax: number | null): StatusReply {
+    const counters = this.#transport.counters;
+    const status = logTailMax === null ? statusOf(this.#host) : { ...statusOf(this.#host), detail: readStatusDetail(this.#host.actor, logTailMax, this.#confirmations()) };
+    const connectedPeers = [...status.voters, ...status.learners].filter((peer) => peer !== this.#host.id && this.#transport.connected(peer));
+    return {
+      id,
+      ok: true,
+      serverId: this.#host.id,
+      status,
+      transport: {
+        connectedPeers,
+        cutPeers: this.#transport.cutPeers,
+        messagesSent: counters.messagesSent,
+        messagesReceived: counters.messagesReceived,
+        messagesDropped: counters.messagesDropped,
+        bytesSent: counters.bytesSent,
+        connectionsRefused: counters.connectionsRefused,
+      },
+    };
   }
 
   #propose(batch: readonly { readonly waiter: Waiter; readonly command: Uint8Array }[]): void {

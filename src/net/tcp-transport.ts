@@ -133,6 +133,8 @@ export class TcpTransport {
   /** Accepted sockets still in their handshake. */
   readonly #pending = new Set<Socket>();
   readonly #ticker: NodeJS.Timeout;
+  /** Peers cut off by fault injection (cut()): nothing goes to them or is taken from them. */
+  #cut: ReadonlySet<NodeId> = new Set();
   #closed = false;
 
   constructor(options: TcpTransportOptions) {
@@ -177,10 +179,24 @@ export class TcpTransport {
     return this.#links.get(peer)?.ready === true;
   }
 
+  /**
+   * Fault injection (`serve --fault-injection`, for `raftchart cluster --processes`): from now on
+   * messages to and from `peers` are dropped here, connections kept (pings flow, so they stay up).
+   * An empty list heals.
+   */
+  cut(peers: readonly NodeId[]): void {
+    this.#cut = new Set(peers);
+  }
+
+  /** The peers cut off now (cut()). */
+  get cutPeers(): readonly NodeId[] {
+    return [...this.#cut];
+  }
+
   /** Sends one message (in wire form) to the server its `to` names; drops it when that link is down or full. */
   send(message: { readonly to: NodeId }): void {
     const link = this.#links.get(message.to);
-    if (this.#closed || link === undefined || !link.ready || link.socket === null) {
+    if (this.#closed || link === undefined || !link.ready || link.socket === null || this.#cut.has(link.id)) {
       this.counters.messagesDropped++;
       return;
     }
@@ -347,6 +363,10 @@ export class TcpTransport {
       return this.#refuse(socket, link.id, 'WrongSender', `a frame on ${link.id}'s connection does not come from ${link.id}`);
     }
     this.counters.messagesReceived++;
+    if (this.#cut.has(link.id)) {
+      this.counters.messagesDropped++;
+      return;
+    }
     this.#options.onMessages(link.id, [value]);
   }
 
