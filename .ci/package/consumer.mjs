@@ -1,9 +1,10 @@
 // An app that installed the raftchart tarball: plain JavaScript, no loader. It starts a 3-server
-// LocalCluster from dist/, commits a command, reads it back, fetches the inspector's page, stops.
+// LocalCluster from dist/, commits a command, reads it back, fetches the inspector's page, stops;
+// then three serve processes over TCP through RaftClient.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Inspector, LocalCluster, encodeKeyValueCommand, hasErrorCode, leaderOf } from 'raftchart';
+import { Inspector, LocalCluster, ProcessCluster, encodeKeyValueCommand, hasErrorCode, leaderOf } from 'raftchart';
 
 /** A read may meet an election (NotLeader): look the leader up again, this many times at most. */
 const readAttemptsMax = 20;
@@ -32,6 +33,15 @@ try {
   }
 } finally {
   await cluster.stop();
+}
+// Three `raftchart serve` processes started from the package's launcher (dist/), over TCP.
+const processes = await ProcessCluster.start({ processes: 3, electionTimeoutMs: [300, 600], heartbeatIntervalMs: 50 });
+try {
+  await processes.client.set('over-tcp', 42);
+  assert.equal(await processes.client.get('over-tcp'), 42);
+  console.log(`serve processes: set and read back over TCP at ${processes.clientAddresses.join(',')}`);
+} finally {
+  await processes.stop();
 }
 console.log('consumer: ok');
 

@@ -1,6 +1,6 @@
 // A TypeScript app that installed the raftchart tarball, type-checked against the shipped .d.ts
 // (skipLibCheck off). Never run: the @ts-expect-error lines fail the check if the types were `any`.
-import { LocalCluster, encodeKeyValueCommand, hasErrorCode, type ClusterOptions, type CommittedResult, type ErrorCode, type NodeStatus } from 'raftchart';
+import { LocalCluster, RaftClient, encodeKeyValueCommand, hasErrorCode, type ClusterOptions, type CommittedResult, type ErrorCode, type NodeStatus, type ServerReport } from 'raftchart';
 
 const options: ClusterOptions = { nodes: 3, fsync: true };
 
@@ -29,4 +29,17 @@ export async function misuse(): Promise<void> {
   const cluster = await LocalCluster.start(options);
   // @ts-expect-error a command is bytes, not a string
   await cluster.propose('n1', 'set a 1');
+}
+
+export async function overTcp(servers: readonly string[]): Promise<unknown> {
+  const client: RaftClient = await RaftClient.connect({ servers, timeoutMs: 5000 });
+  try {
+    const { previous }: { previous: unknown; index: number } = await client.set('k', { n: 1 });
+    const reports: ServerReport[] = await client.status();
+    // @ts-expect-error a key is a string
+    await client.get(7);
+    return [previous, reports.map((report) => report.status?.role), await client.get('k')];
+  } finally {
+    client.close();
+  }
 }
