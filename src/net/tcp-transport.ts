@@ -344,6 +344,11 @@ export class TcpTransport {
   #readFrames(socket: Socket, reader: FrameReader, peerOf: () => NodeId | null): void {
     socket.on('data', (chunk: Buffer) => {
       this.counters.bytesReceived += chunk.byteLength;
+      // Bytes arriving are the peer alive, whole frame or not: a large AppendEntries or snapshot
+      // chunk on a slow link takes longer than silenceMs to arrive whole.
+      const peer = peerOf();
+      const link = peer === null ? undefined : this.#links.get(peer);
+      if (link !== undefined && link.socket === socket) link.lastHeardAt = performance.now();
       try {
         reader.push(chunk);
       } catch (error) {
@@ -358,7 +363,14 @@ export class TcpTransport {
   #heard(link: Link, socket: Socket, value: unknown): void {
     if (link.socket !== socket) return;
     link.lastHeardAt = performance.now();
-    if (typeof value === 'object' && value !== null && (value as { t?: unknown }).t === 'ping') return;
+    const kind = typeof value === 'object' && value !== null ? (value as { t?: unknown }).t : undefined;
+    if (kind === 'ping') return;
+    // The other end gave up on this connection (its handshake timed out while ours went through).
+    if (kind === 'refused') {
+      const { code, message } = value as { code?: unknown; message?: unknown };
+      this.#down(link);
+      return this.#closeSocket(socket, link.id, 'Refused', `${link.id} closed the connection: ${String(code)}: ${String(message)}`);
+    }
     if (typeof value !== 'object' || value === null || (value as { from?: unknown }).from !== link.id) {
       return this.#refuse(socket, link.id, 'WrongSender', `a frame on ${link.id}'s connection does not come from ${link.id}`);
     }
