@@ -15,6 +15,7 @@ export const serveUsage = `raftchart serve: one Raft server in this process, its
                   [--tls-cert FILE --tls-key FILE --tls-ca FILE]
                   [--election-timeout 1000-2000] [--heartbeat 100] [--no-fsync] [--quiet] [--seconds N]
                   [--snapshot-every 10000] [--snapshot-keep 1000] [--no-check-quorum] [--fault-injection]
+                  [--until-stdin-closes]
 --peers: every server of the cluster, this one included (its initial voters), as id=host:port.
 --client-listen: where RaftClient and \`raftchart kv\` connect (host:port, or a Unix socket path).
 --cluster: every server must name the same one (default raftchart); a peer of another is refused.
@@ -24,7 +25,9 @@ export const serveUsage = `raftchart serve: one Raft server in this process, its
   for its partition keys); never on a server you depend on.
 prints "ready" once it serves; logs connections, refusals and role changes to stderr as JSON
 lines (--quiet: none); SIGTERM or SIGINT (or --seconds N after N seconds) stop it cleanly: the log
-synced, its folder lock released. After a SIGKILL, start it again on the same --data-dir.`;
+synced, its folder lock released; so does the end of its stdin with --until-stdin-closes (how a
+parent that starts it, like \`raftchart cluster --processes\`, takes it along when it dies). After a
+SIGKILL, start it again on the same --data-dir.`;
 
 /** `raftchart serve`: runs one server until SIGTERM/SIGINT; returns the exit code. */
 export async function serveCommand(argv: readonly string[], io: CliIo): Promise<number> {
@@ -47,6 +50,7 @@ export async function serveCommand(argv: readonly string[], io: CliIo): Promise<
       'fault-injection': { type: 'boolean', default: false },
       'no-check-quorum': { type: 'boolean', default: false },
       seconds: { type: 'string' },
+      'until-stdin-closes': { type: 'boolean', default: false },
       'snapshot-every': { type: 'string', default: '10000' },
       'snapshot-keep': { type: 'string', default: '1000' },
       help: { type: 'boolean', default: false },
@@ -104,6 +108,10 @@ export async function serveCommand(argv: readonly string[], io: CliIo): Promise<
     const onTerm = () => stop('SIGTERM');
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);
+    if (values['until-stdin-closes']) {
+      process.stdin.once('close', () => stop('stdin closed'));
+      process.stdin.resume();
+    }
   });
   io.out(`raftchart serve: ${id} stopped`);
   return 0;

@@ -23,6 +23,8 @@ export interface ServeSpec {
   readonly args?: readonly string[];
   /** Run inside this network namespace (`ip netns exec NS`). */
   readonly netns?: string;
+  /** Stop the process (cleanly) when this one dies, through the end of its stdin: default true. */
+  readonly stopWithParent?: boolean;
 }
 
 export interface ServeProcess {
@@ -52,11 +54,16 @@ export function raftchartBin(): string {
 }
 
 export function spawnServe(spec: ServeSpec): ServeProcess {
-  const args = [raftchartBin(), 'serve', '--id', spec.id, '--listen', spec.listen, '--peers', spec.peers, '--data-dir', spec.dataDir, '--client-listen', spec.clientListen, ...(spec.args ?? [])];
-  const child =
-    spec.netns === undefined
-      ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn('ip', ['netns', 'exec', spec.netns, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const withParent = spec.stopWithParent ?? true;
+  const args = [
+    raftchartBin(), 'serve', '--id', spec.id, '--listen', spec.listen, '--peers', spec.peers, '--data-dir', spec.dataDir, '--client-listen', spec.clientListen,
+    ...(withParent ? ['--until-stdin-closes'] : []),
+    ...(spec.args ?? []),
+  ];
+  const stdio: ['pipe' | 'ignore', 'pipe', 'pipe'] = [withParent ? 'pipe' : 'ignore', 'pipe', 'pipe'];
+  const child = spec.netns === undefined ? spawn(process.execPath, args, { stdio }) : spawn('ip', ['netns', 'exec', spec.netns, process.execPath, ...args], { stdio });
+  // The pipe stays open for the child's life; its end (this process gone) is the child's cue.
+  child.stdin?.on('error', () => undefined);
   let output = '';
   let exitedYet = false;
   const exited = new Promise<number | null>((resolve) =>
