@@ -97,10 +97,15 @@ export async function serveCommand(argv: readonly string[], io: CliIo): Promise<
   io.out(`raftchart serve: ${id} ready, peers on ${values.listen?.replace(/:\d+$/, `:${server.port}`)}, ${clients}, data in ${values['data-dir']}`);
   await new Promise<void>((resolve) => {
     const timer = seconds === null ? null : setTimeout(() => stop(`--seconds ${seconds}`), seconds * 1000);
+    let stopping = false;
     const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
       process.off('SIGINT', onInt);
       process.off('SIGTERM', onTerm);
       if (timer !== null) clearTimeout(timer);
+      // An open stdin would keep the process alive once stopped.
+      if (values['until-stdin-closes']) process.stdin.destroy();
       io.out(`raftchart serve: ${id} stopping (${signal})`);
       void server.stop().then(resolve);
     };
