@@ -52,6 +52,10 @@ export interface ClusterBenchOptions {
   readonly help: boolean;
   /** Also measure the inspector page's cost; null without --inspector-page. */
   readonly inspectorPage: InspectorPagePlan | null;
+  /** `--processes`: raftchart as `raftchart serve` processes over TCP through RaftClient (bench/serve-load.ts) instead of in-process. */
+  readonly processes: boolean;
+  /** With --processes: the RaftClients this process spreads its closed-loop clients over. */
+  readonly raftClients: number;
 }
 
 /**
@@ -95,7 +99,16 @@ const quickMatrix = {
   reps: 3,
 } as const;
 
-const limitsMax = { nodes: 9, concurrency: 16_384, bytes: 1024 * 1024, durationMs: 3_600_000, reps: 100 };
+const limitsMax = { nodes: 9, concurrency: 16_384, bytes: 1024 * 1024, durationMs: 3_600_000, reps: 100, raftClients: 64 };
+
+/**
+ * RaftClients the serve benchmark spreads its clients over. One carries every proposal of its
+ * clients pipelined on one connection per server; on 2 shared cores (2026-12-02) 1, 4 and 16 gave
+ * the same CPU per operation in this process (28–33 µs at 1024 clients) and ops/s alike within the
+ * machine's noise, and this process used about half a core: it is not the bottleneck, and more
+ * RaftClients on its one thread cannot add CPU. So one, as an application would open.
+ */
+export const raftClientsDefault = 1;
 
 export const clusterBenchUsage = `cluster benchmark: closed-loop clients propose to the leader and wait until it applied each command
 
@@ -113,6 +126,9 @@ options:
   --no-limits             skip the raw disk and postMessage limit probes
   --dir DIR               where temporary logs go; it must be on the disk to measure
   --results-dir DIR       where <timestamp>.json, <timestamp>.svg and latest.svg go
+  --processes             raftchart as 3 \`raftchart serve\` processes (fsync on, 100 B) over TCP through
+                          RaftClient instead of in-process, beside etcd; their CPU counts (/proc)
+  --raft-clients 1        with --processes: RaftClients the closed-loop clients are spread over
   --inspector-page [N[:M]]
                           then what the inspector page costs: 3 servers, 100 B, fsync on, 1024 clients
                           (or the largest --concurrency), windows with no page, with headless
@@ -122,7 +138,8 @@ options:
                           updates/s busy or not; N:M: N, and M while busy (1-30 each)
 Without --nodes, --bytes or --fsync: one axis at a time around 3 servers, 100 B, fsync on (1 and 5
 servers; fsync off; 1 KiB), each at every concurrency, 3 repetitions of 4 s (~10-12 minutes).
-With any of them: every combination of the lists given (the others at 3 servers, 100 B, fsync on).`;
+With any of them: every combination of the lists given (the others at 3 servers, 100 B, fsync on).
+With --processes: 3 servers, 100 B, fsync on as processes (or every combination of the lists given).`;
 
 /**
  * Reads the benchmark's command line (no suite name). Explicit lists replace the matrix's; the
@@ -139,8 +156,11 @@ export function parseClusterBenchArgs(argv: readonly string[], resultsDirDefault
   const concurrency = listOf(values.concurrency, 'concurrency', 1, limitsMax.concurrency);
   const reps = values.reps === undefined ? undefined : wholeNumber(values.reps, 'reps', 1, limitsMax.reps);
   const explicit = lists.nodes !== undefined || lists.bytes !== undefined || lists.fsync !== undefined;
+  if (values['raft-clients'] !== undefined && !values.processes) {
+    throw new RaftchartError('InvalidOptions', '--raft-clients only applies with --processes (RaftClients of serve processes).', { option: 'raft-clients' });
+  }
   return {
-    shapes: explicit || values.quick
+    shapes: explicit || values.quick || values.processes
       ? everyShape(lists.nodes ?? [centerShape.nodes], lists.bytes ?? [centerShape.bytes], lists.fsync ?? [centerShape.fsync])
       : shapesAround(centerShape, defaultMatrix),
     concurrency: concurrency ?? base.concurrency,
@@ -161,6 +181,8 @@ export function parseClusterBenchArgs(argv: readonly string[], resultsDirDefault
             concurrency: concurrency === undefined ? inspectorPageConcurrencyDefault : Math.max(...concurrency),
             reps: reps ?? (values.quick ? inspectorPageRepsDefault.quick : inspectorPageRepsDefault.full),
           },
+    processes: values.processes,
+    raftClients: values['raft-clients'] === undefined ? raftClientsDefault : wholeNumber(values['raft-clients'], 'raft-clients', 1, limitsMax.raftClients),
   };
 }
 
@@ -197,6 +219,8 @@ function parseOrExplain(argv: readonly string[]) {
         dir: { type: 'string' },
         'results-dir': { type: 'string' },
         'inspector-page': { type: 'string' },
+        processes: { type: 'boolean', default: false },
+        'raft-clients': { type: 'string' },
         help: { type: 'boolean', default: false },
       },
     }).values;

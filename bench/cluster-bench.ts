@@ -4,13 +4,14 @@ import { join } from 'node:path';
 import type { LoadPlan, LoadWindow } from './closed-loop.ts';
 import { formatBytes, formatCount, formatTable, loadAverageNow, machineInfo, median, resultFileName, writeResultFile, type MachineInfo } from './common.ts';
 import { centerShape, type ClusterBenchOptions, type ClusterShape } from './cluster-bench-options.ts';
-import { findEtcd, type EtcdCluster } from './etcd-cluster.ts';
+import { findEtcd } from './etcd-cluster.ts';
 import { connectionsMax, etcdMembers, measureEtcd } from './etcd-load.ts';
 import { formatInspectorPage, measureInspectorPage, pageWindowKinds, type InspectorPageResult, type InspectorPageSkipped } from './inspector-page.ts';
 import { LatencyHistogram } from './latency-histogram.ts';
 import { measureLimits, type MachineLimits } from './machine-limits.ts';
 import { Progress } from './progress.ts';
 import { measureRaftchart } from './raftchart-load.ts';
+import { measureServe, type ProcessCpu } from './serve-load.ts';
 import { renderChart, type ChartSeries } from './svg-chart.ts';
 import { splitOf, type CpuSplit, type ThreadDelta } from './thread-split.ts';
 
@@ -19,12 +20,26 @@ import { splitOf, type CpuSplit, type ThreadDelta } from './thread-split.ts';
  * API only) and, when its binary is on PATH, etcd, at each concurrency; beside them the machine's
  * limits measured in the same run. Repetitions interleave the configurations (each repetition
  * starts fresh clusters) so a machine that slows down mid-run affects every configuration alike.
+ * With --processes (issue #18) raftchart runs as `raftchart serve` processes instead, its clients
+ * proposing over TCP through RaftClient (bench/serve-load.ts), against issue #18's targets.
  * Writes `<timestamp>.json`, `<timestamp>.svg` and `latest.svg` into the results folder.
  */
 
+/** raftchart in this process (LocalCluster, a worker per server), raftchart as `serve` processes over TCP (--processes), or etcd. */
+export type BenchSystem = 'raftchart' | 'raftchart-serve' | 'etcd';
+
+/** A serve configuration's CPU per operation, in µs, by process. */
+export interface ProcessSplit {
+  /** This process: the closed-loop clients and their RaftClients. */
+  readonly clientUsPerOp: number;
+  readonly leaderUsPerOp: number;
+  /** One follower, on average over the followers. */
+  readonly followerUsPerOp: number;
+}
+
 /** One configuration, summed over its repetitions. */
 export interface ConfigResult {
-  readonly system: 'raftchart' | 'etcd';
+  readonly system: BenchSystem;
   readonly nodes: number;
   readonly concurrency: number;
   readonly bytes: number;
@@ -40,16 +55,20 @@ export interface ConfigResult {
   readonly p999Ms: number;
   readonly minMs: number;
   readonly maxMs: number;
-  /** CPU seconds (every thread of this process; for etcd its members' too) per 1,000 operations. */
+  /** CPU seconds (every thread of this process; for etcd and serve processes theirs too) per 1,000 operations. */
   readonly cpuSecPer1kOps: number;
-  /** Largest resident memory sampled while measuring (raftchart: this process; etcd: its members). */
+  /** Largest resident memory sampled while measuring (raftchart: this process; etcd: its members; serve: its processes). */
   readonly peakRssMb: number;
   readonly repetitions: number;
   readonly ops: number;
-  /** raftchart: proposals retried after NotLeader or Timeout (warm-up included). */
+  /** raftchart: proposals retried after NotLeader or Timeout; serve: proposals RaftClient gave up on (Timeout) and proposed again (warm-up included). */
   readonly retries: number;
-  /** raftchart: CPU µs per operation on the main thread, one server's worker and the other threads, and GC pauses; null for etcd or off Linux. */
+  /** raftchart: CPU µs per operation on the main thread, one server's worker and the other threads, and GC pauses; null for etcd, serve or off Linux. */
   readonly cpuSplit: CpuSplit | null;
+  /** serve only: terms begun during the windows (elections), summed over repetitions. */
+  readonly elections?: number;
+  /** serve only: CPU µs per operation by process; null when a window could not tell the leader. */
+  readonly processSplit?: ProcessSplit | null;
 }
 
 export interface Target {
@@ -87,6 +106,19 @@ export interface ClusterBenchResult {
   readonly targets: readonly Target[];
   /** With --inspector-page: what the inspector page costs a loaded cluster; null without. */
   readonly inspectorPage: InspectorPageResult | InspectorPageSkipped | null;
+  /** With --processes: the serve processes against etcd; null without. */
+  readonly serve: ServeSummary | null;
+}
+
+/** --processes: serve processes (3 servers, 100 B, fsync on) against etcd (100 B). */
+export interface ServeSummary {
+  readonly raftClients: number;
+  /** At its best concurrency. */
+  readonly best: ConfigResult | null;
+  /** best.opsPerSec / etcdBest.opsPerSec; null without etcd. */
+  readonly ratioVsEtcd: number | null;
+  /** Both at one client: serve ops/s over etcd ops/s; null when either was not measured. */
+  readonly oneClientRatioVsEtcd: number | null;
 }
 
 /** Time the limit probes take, each. */
@@ -97,9 +129,9 @@ export async function runClusterBench(options: ClusterBenchOptions, print: (line
   const startedAt = new Date().toISOString();
   const root = await mkdtemp(join(options.dir ?? tmpdir(), 'raftchart-bench-'));
   const etcd = options.etcd === 'off' ? null : findEtcd();
-  const running = new Set<EtcdCluster>();
+  const running = new Set<{ stop(): Promise<void> }>();
   const onInterrupt = () => {
-    process.stderr.write('\ninterrupted: stopping etcd members and removing temporary folders\n');
+    process.stderr.write('\ninterrupted: stopping etcd members and serve processes, removing temporary folders\n');
     void Promise.all([...running].map((cluster) => cluster.stop()))
       .then(() => rm(root, { recursive: true, force: true }))
       .finally(() => process.exit(130));
@@ -134,6 +166,11 @@ export async function runClusterBench(options: ClusterBenchOptions, print: (line
     };
     for (let rep = 1; rep <= options.reps; rep++) {
       for (const shape of options.shapes) {
+        if (options.processes) {
+          const record = recorder(rep, (concurrency) => ({ system: 'raftchart-serve', ...shape, concurrency }));
+          await measureServe({ ...shape, parentDir: root, raftClients: options.raftClients }, plans, record, (cluster) => running.add(cluster));
+          continue;
+        }
         const record = recorder(rep, (concurrency) => ({ system: 'raftchart', ...shape, concurrency }));
         await measureRaftchart({ ...shape, parentDir: root }, plans, record);
       }
@@ -164,7 +201,7 @@ export async function runClusterBench(options: ClusterBenchOptions, print: (line
 }
 
 type ConfigKey = Pick<ConfigResult, 'system' | 'nodes' | 'bytes' | 'fsync' | 'concurrency'>;
-type RepWindow = LoadWindow & { readonly retries: number; readonly threads?: ThreadDelta | null };
+type RepWindow = LoadWindow & { readonly retries: number; readonly threads?: ThreadDelta | null; readonly elections?: number; readonly processes?: ProcessCpu | null };
 
 /** One configuration's repetitions → its figures. */
 export function summarize(key: ConfigKey, reps: readonly RepWindow[]): ConfigResult {
@@ -191,6 +228,21 @@ export function summarize(key: ConfigKey, reps: readonly RepWindow[]): ConfigRes
     ops,
     retries: reps.reduce((sum, rep) => sum + rep.retries, 0),
     cpuSplit: key.system === 'raftchart' ? splitOf(reps.map((rep) => rep.threads), ops) : null,
+    ...(key.system === 'raftchart-serve'
+      ? { elections: reps.reduce((sum, rep) => sum + (rep.elections ?? 0), 0), processSplit: processSplitOf(reps.map((rep) => rep.processes), ops) }
+      : {}),
+  };
+}
+
+/** Per operation over windows that together completed `ops`; null when any window could not tell its leader or nothing completed. */
+export function processSplitOf(windows: readonly (ProcessCpu | null | undefined)[], ops: number): ProcessSplit | null {
+  if (ops === 0 || windows.length === 0 || windows.some((window) => window === null || window === undefined)) return null;
+  const all = windows as readonly ProcessCpu[];
+  const total = (pick: (window: ProcessCpu) => number) => all.reduce((sum, window) => sum + pick(window), 0);
+  return {
+    clientUsPerOp: total((w) => w.clientMicros) / ops,
+    leaderUsPerOp: total((w) => w.leaderMicros) / ops,
+    followerUsPerOp: total((w) => w.followersMicros / w.followers) / ops,
   };
 }
 
@@ -204,6 +256,10 @@ const targetGoals = {
   fiveServersShareOfThreeMin: 0.6,
   /** Issue #7: a loaded cluster loses at most 10% of its throughput with the inspector page open. */
   inspectorPageOverheadMax: 0.1,
+  /** Issue #18: serve processes over TCP, at their best concurrency, over etcd at its best. */
+  serveRatioVsEtcdMin: 5,
+  /** Issue #18: serve processes at one client over etcd at one client. */
+  serveOneClientRatioVsEtcdMin: 1,
 } as const;
 
 /** The JSON's top-level figures from the configurations' results. */
@@ -230,7 +286,8 @@ export function resultOf(run: {
   const share = (a: ConfigResult | null, b: ConfigResult | null) => (a !== null && b !== null ? a.opsPerSec / b.opsPerSec : null);
   const atLeast = (value: number | null, goal: number) => (value === null ? null : value >= goal);
   const atMost = (value: number | null, goal: number) => (value === null ? null : value <= goal);
-  const targets: Target[] = [
+  const serve = run.options.processes ? serveSummaryOf(results, run.options.raftClients) : null;
+  const targets: Target[] = serve !== null ? serveTargetsOf(serve) : [
     { name: 'best ops/s (3 servers, 100 B, fsync on)', goal: `≥ ${targetGoals.bestOpsPerSecMin}`, value: best?.opsPerSec ?? null, met: atLeast(best?.opsPerSec ?? null, targetGoals.bestOpsPerSecMin) },
     { name: 'best over etcd best', goal: `≥ ${targetGoals.ratioVsEtcdMin}×`, value: ratioVsEtcd, met: atLeast(ratioVsEtcd, targetGoals.ratioVsEtcdMin) },
     { name: 'concurrency 1 p50 ms', goal: `≤ ${targetGoals.concurrency1P50MsMax}`, value: single?.p50Ms ?? null, met: atMost(single?.p50Ms ?? null, targetGoals.concurrency1P50MsMax) },
@@ -264,19 +321,47 @@ export function resultOf(run: {
     ratioVsEtcd,
     targets,
     inspectorPage: run.inspectorPage ?? null,
+    serve,
   };
 }
 
-/** raftchart before etcd, then servers, size, fsync on first, concurrency. */
+/** The serve processes (3 servers, 100 B, fsync on) against etcd (100 B): at each one's best concurrency, and both at one client. */
+export function serveSummaryOf(results: readonly ConfigResult[], raftClients: number): ServeSummary {
+  const center = (r: ConfigResult) => r.nodes === centerShape.nodes && r.bytes === centerShape.bytes && r.fsync === centerShape.fsync;
+  const of = (system: BenchSystem) => results.filter((r) => r.system === system && center(r));
+  const bestOf = (rows: readonly ConfigResult[]) => rows.reduce<ConfigResult | null>((best, r) => (best === null || r.opsPerSec > best.opsPerSec ? r : best), null);
+  const best = bestOf(of('raftchart-serve'));
+  const etcdBest = bestOf(of('etcd'));
+  const serveOne = of('raftchart-serve').find((r) => r.concurrency === 1);
+  const etcdOne = of('etcd').find((r) => r.concurrency === 1);
+  return {
+    raftClients,
+    best,
+    ratioVsEtcd: best !== null && etcdBest !== null ? best.opsPerSec / etcdBest.opsPerSec : null,
+    oneClientRatioVsEtcd: serveOne !== undefined && etcdOne !== undefined ? serveOne.opsPerSec / etcdOne.opsPerSec : null,
+  };
+}
+
+/** Issue #18's targets: ≥ 5× etcd's best ops/s, and at one client at least etcd's ops/s. */
+export function serveTargetsOf(serve: ServeSummary): Target[] {
+  const atLeast = (value: number | null, goal: number) => (value === null ? null : value >= goal);
+  return [
+    { name: 'serve processes best over etcd best (3 servers, 100 B, fsync on)', goal: `≥ ${targetGoals.serveRatioVsEtcdMin}×`, value: serve.ratioVsEtcd, met: atLeast(serve.ratioVsEtcd, targetGoals.serveRatioVsEtcdMin) },
+    { name: 'serve processes at 1 client over etcd at 1 client', goal: `≥ ${targetGoals.serveOneClientRatioVsEtcdMin}×`, value: serve.oneClientRatioVsEtcd, met: atLeast(serve.oneClientRatioVsEtcd, targetGoals.serveOneClientRatioVsEtcdMin) },
+  ];
+}
+
+/** raftchart, then serve processes, then etcd; then servers, size, fsync on first, concurrency. */
 function compareConfigs(a: ConfigResult, b: ConfigResult): number {
-  const systemOrder = (r: ConfigResult) => (r.system === 'raftchart' ? 0 : 1);
+  const systemOrder = (r: ConfigResult) => ['raftchart', 'raftchart-serve', 'etcd'].indexOf(r.system);
   return systemOrder(a) - systemOrder(b) || a.nodes - b.nodes || a.bytes - b.bytes || Number(b.fsync) - Number(a.fsync) || a.concurrency - b.concurrency;
 }
 
 function describeRun(options: ClusterBenchOptions, machine: MachineInfo, etcd: string | null): string {
   const shapes = options.shapes.map((shape) => `${count(shape.nodes, 'server')} ${formatBytes(shape.bytes)} fsync ${shape.fsync ? 'on' : 'off'}`).join('; ');
+  const where = options.processes ? ` as serve processes over TCP (${count(options.raftClients, 'RaftClient')})` : '';
   return (
-    `cluster benchmark${options.quick ? ' (quick)' : ''}: ${shapes}; concurrency ${options.concurrency.join(', ')}; ` +
+    `cluster benchmark${options.quick ? ' (quick)' : ''}: ${shapes}${where}; concurrency ${options.concurrency.join(', ')}; ` +
     `${options.reps} rep(s) of ${options.durationMs} ms after ${options.warmupMs} ms warm-up\n` +
     `machine: ${machine.cpus} × ${machine.cpuModel}, load ${machine.loadAverage.join(' ')}, node ${machine.node}, ` +
     `temp ${machine.tempDir} (${machine.fileSystem} on ${machine.device})\n` +
@@ -292,7 +377,7 @@ function formatSplit(split: CpuSplit | null): string {
 }
 
 function describeConfig(key: ConfigKey): string {
-  const servers = count(key.nodes, key.system === 'etcd' ? 'member' : 'server');
+  const servers = count(key.nodes, key.system === 'etcd' ? 'member' : key.system === 'raftchart-serve' ? 'process' : 'server');
   return `${key.system} ${servers}, ${formatBytes(key.bytes)}, fsync ${key.fsync ? 'on' : 'off'}, ${count(key.concurrency, 'client')}`;
 }
 
@@ -315,7 +400,7 @@ function formatResult(result: ClusterBenchResult): string[] {
     r.peakRssMb.toFixed(0),
     String(r.retries),
   ]);
-  const lines = ['', ...formatTable(header, rows, 4), ''];
+  const lines = ['', ...formatTable(header, rows, 4), '', ...formatServeTable(result.results)];
   if (result.limits !== null) {
     const { disk, postMessage } = result.limits;
     lines.push(
@@ -333,6 +418,25 @@ function formatResult(result: ClusterBenchResult): string[] {
   return lines;
 }
 
+/** With serve processes: where their CPU went (µs per operation by process) and the elections seen, then a blank line. */
+function formatServeTable(results: readonly ConfigResult[]): string[] {
+  const serve = results.filter((r) => r.system === 'raftchart-serve');
+  if (serve.length === 0) return [];
+  const us = (value: number | undefined) => (value === undefined ? '-' : value.toFixed(1));
+  const header = ['serve', 'bytes', 'fsync', 'clients', 'µs/op client', 'leader', 'follower', 'elections'];
+  const rows = serve.map((r) => [
+    count(r.nodes, 'process'),
+    formatBytes(r.bytes),
+    r.fsync ? 'on' : 'off',
+    String(r.concurrency),
+    us(r.processSplit?.clientUsPerOp),
+    us(r.processSplit?.leaderUsPerOp),
+    us(r.processSplit?.followerUsPerOp),
+    String(r.elections ?? 0),
+  ]);
+  return [...formatTable(header, rows, 3), ''];
+}
+
 /** The chart's lines: one per system and cluster shape. */
 function chartSeries(results: readonly ConfigResult[]): ChartSeries[] {
   const series = new Map<string, ChartSeries & { points: ChartSeries['points'][number][] }>();
@@ -340,7 +444,9 @@ function chartSeries(results: readonly ConfigResult[]): ChartSeries[] {
     const label =
       r.system === 'etcd'
         ? `etcd, ${count(r.nodes, 'member')}, ${formatBytes(r.bytes)}`
-        : `raftchart, ${count(r.nodes, 'server')}, ${formatBytes(r.bytes)}, fsync ${r.fsync ? 'on' : 'off'}`;
+        : r.system === 'raftchart-serve'
+          ? `raftchart serve, ${count(r.nodes, 'process')}, ${formatBytes(r.bytes)}, fsync ${r.fsync ? 'on' : 'off'}`
+          : `raftchart, ${count(r.nodes, 'server')}, ${formatBytes(r.bytes)}, fsync ${r.fsync ? 'on' : 'off'}`;
     const line = series.get(label) ?? { label, points: [] };
     line.points.push({ concurrency: r.concurrency, opsPerSec: r.opsPerSec, p99Ms: r.p99Ms });
     series.set(label, line);
@@ -358,9 +464,9 @@ async function writeFiles(result: ClusterBenchResult, resultsDir: string, print:
   print(`wrote ${json}, ${svg} and ${join(resultsDir, 'latest.svg')}`);
 }
 
-/** "1 server", "3 servers". */
+/** "1 server", "3 servers", "3 processes". */
 function count(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+  return `${n} ${noun}${n === 1 ? '' : noun.endsWith('s') ? 'es' : 's'}`;
 }
 
 function formatMs(value: number): string {

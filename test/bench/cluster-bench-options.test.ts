@@ -52,6 +52,32 @@ describe('cluster benchmark options', () => {
     expect(codeOf(() => parse(['--bytes', '10']))).toMatchObject({ code: 'InvalidOptions', message: expect.stringMatching(/--bytes takes .* from 38 to/) });
   });
 
+  describe('--processes', () => {
+    it('is off unless asked for: the in-process matrix is unchanged', () => {
+      expect(parse([])).toMatchObject({ processes: false, raftClients: 1 });
+      expect(parse([]).shapes).toHaveLength(5);
+    });
+
+    it('measures 3 serve processes, 100 B, fsync on at every concurrency (--quick: 1 and 256), beside etcd', () => {
+      expect(parse(['--processes'])).toMatchObject({ processes: true, shapes: [{ nodes: 3, bytes: 100, fsync: true }], concurrency: [1, 16, 64, 256, 1024], reps: 3, etcd: 'auto' });
+      expect(parse(['--processes', '--quick'])).toMatchObject({ processes: true, shapes: [{ nodes: 3, bytes: 100, fsync: true }], concurrency: [1, 256], durationMs: 2000 });
+    });
+
+    it('takes the lists given as processes, and --raft-clients', () => {
+      const options = parse(['--processes', '--fsync', 'on,off', '--raft-clients', '4']);
+      expect(options.shapes).toEqual([
+        { nodes: 3, bytes: 100, fsync: true },
+        { nodes: 3, bytes: 100, fsync: false },
+      ]);
+      expect(options.raftClients).toBe(4);
+    });
+
+    it('refuses --raft-clients without --processes, or out of range, with InvalidOptions', () => {
+      expect(codeOf(() => parse(['--raft-clients', '2']))).toEqual({ code: 'InvalidOptions', message: '--raft-clients only applies with --processes (RaftClients of serve processes).' });
+      expect(codeOf(() => parse(['--processes', '--raft-clients', '0']))).toEqual({ code: 'InvalidOptions', message: "--raft-clients takes a whole number from 1 to 64, got '0'." });
+    });
+  });
+
   describe('--inspector-page', () => {
     it('is off unless asked for', () => {
       expect(parse(['--quick']).inspectorPage).toBeNull();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { resultOf, summarize, type ConfigResult } from '../../bench/cluster-bench.ts';
+import { processSplitOf, resultOf, summarize, type ConfigResult } from '../../bench/cluster-bench.ts';
 import { parseClusterBenchArgs } from '../../bench/cluster-bench-options.ts';
 import { LatencyHistogram } from '../../bench/latency-histogram.ts';
 
@@ -60,6 +60,31 @@ describe('cluster benchmark result', () => {
         expect(r).toHaveProperty(field);
       }
     }
+  });
+
+  it('with --processes, compares the serve processes with etcd: at their best (≥ 5×) and at one client (≥ 1×)', () => {
+    const serve = (concurrency: number, rates: number[]) => config({ system: 'raftchart-serve', nodes: 3, bytes: 100, fsync: true, concurrency }, rates, 2);
+    const etcd = (concurrency: number, rates: number[]) => config({ system: 'etcd', nodes: 3, bytes: 100, fsync: true, concurrency }, rates, 2);
+    const results = [serve(1, [400]), serve(1024, [30_000]), serve(256, [21_000]), etcd(1, [500]), etcd(256, [5000]), etcd(1024, [6000])];
+    const result = resultOf({ startedAt: '2026-11-27T00:00:00.000Z', options: parseClusterBenchArgs(['--processes'], 'r'), machine, etcd: '/usr/bin/etcd', limits: null, results });
+    expect(result.serve).toMatchObject({ raftClients: 1, best: { system: 'raftchart-serve', concurrency: 1024 }, ratioVsEtcd: 5, oneClientRatioVsEtcd: 0.8 });
+    expect(result.targets.map((t) => [t.name, t.value, t.met])).toEqual([
+      ['serve processes best over etcd best (3 servers, 100 B, fsync on)', 5, true],
+      ['serve processes at 1 client over etcd at 1 client', 0.8, false],
+    ]);
+    expect(result.results.map((r) => `${r.system}/${r.concurrency}`)).toEqual(['raftchart-serve/1', 'raftchart-serve/256', 'raftchart-serve/1024', 'etcd/1', 'etcd/256', 'etcd/1024']);
+    const withoutEtcd = resultOf({ startedAt: '2026-11-27T00:00:00.000Z', options: parseClusterBenchArgs(['--processes'], 'r'), machine, etcd: null, limits: null, results: results.slice(0, 3) });
+    expect(withoutEtcd.targets.map((t) => t.met)).toEqual([null, null]);
+  });
+
+  it('splits a serve configuration\'s CPU per operation by process: this one, the leader, one follower', () => {
+    const windows = [
+      { clientMicros: 1000, leaderMicros: 3000, followersMicros: 4000, followers: 2 },
+      { clientMicros: 3000, leaderMicros: 5000, followersMicros: 4000, followers: 2 },
+    ];
+    expect(processSplitOf(windows, 100)).toEqual({ clientUsPerOp: 40, leaderUsPerOp: 80, followerUsPerOp: 40 });
+    expect(processSplitOf([windows[0], null], 100)).toBeNull();
+    expect(processSplitOf(windows, 0)).toBeNull();
   });
 
   it('leaves what was not measured as null: no etcd, no fsync-off, no 5 servers', () => {
