@@ -153,7 +153,13 @@ export class SessionStateMachine implements StateMachine {
     row.lastIndex = entry.index;
     if (command.ackedThrough > row.ackedThrough) {
       row.ackedThrough = command.ackedThrough;
-      for (const seq of row.results.keys()) if (seq <= row.ackedThrough) row.results.delete(seq);
+      // Results are kept in the order applied, which is nearly seq order: drop from the front up to
+      // the first one still wanted (amortized O(1) a command; one applied out of order behind it
+      // goes once the client confirms that one too).
+      for (const seq of row.results.keys()) {
+        if (seq > row.ackedThrough) break;
+        row.results.delete(seq);
+      }
     }
     if (row.results.has(command.seq)) return row.results.get(command.seq);
     if (command.seq <= row.ackedThrough) {

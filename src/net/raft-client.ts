@@ -38,6 +38,9 @@ const probeMs = 1000;
 const retryPauseMs = 20;
 /** One server's connection holds at most this many requests unanswered. */
 const inFlightMax = 100_000;
+/** A turn's requests to one server go as one frame, or more once this many (or this many bytes) wait. */
+const requestsPerFrameMax = 4096;
+const requestBytesPerFrameMax = 2 * 1024 * 1024;
 
 export class RaftClient {
   readonly #connections: ClientConnection[];
@@ -256,7 +259,10 @@ export class ClientConnection {
   #socket: Socket | null = null;
   #nextId = 1;
   readonly #waiting = new Map<number, { resolve: (reply: ClientReply) => void; timer: NodeJS.Timeout }>();
-  #corked = false;
+  /** This turn's requests, sent as one frame (an array) at the end of the turn, or once requestsPerFrameMax wait. */
+  #outgoing: ClientRequest[] = [];
+  #outgoingBytes = 0;
+  #flushScheduled = false;
   #closed = false;
 
   constructor(address: Address) {
@@ -268,23 +274,37 @@ export class ClientConnection {
     const id = this.#nextId++;
     if (this.#closed) return Promise.resolve(failure(id, 'Unreachable', 'the client is closed'));
     if (this.#waiting.size >= inFlightMax) return Promise.resolve(failure(id, 'Overloaded', `${inFlightMax} requests already wait on ${formatAddress(this.address)}`));
-    const socket = this.#socket ?? this.#open();
+    if (this.#socket === null) this.#open();
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.#waiting.delete(id);
         resolve(failure(id, 'Timeout', `${formatAddress(this.address)} did not answer within ${Math.round(timeoutMs)} ms`));
       }, timeoutMs);
       this.#waiting.set(id, { resolve, timer });
-      if (!this.#corked) {
-        this.#corked = true;
-        socket.cork();
-        setImmediate(() => {
-          this.#corked = false;
-          socket.uncork();
-        });
+      const request = { ...body, id } as ClientRequest;
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setImmediate(this.#onTurnEnd);
       }
-      socket.write(encodeFrame({ ...body, id }));
+      this.#outgoing.push(request);
+      this.#outgoingBytes += 64 + ('command' in request ? request.command.byteLength : 'query' in request ? request.query.byteLength : 0);
+      if (this.#outgoing.length >= requestsPerFrameMax || this.#outgoingBytes >= requestBytesPerFrameMax) this.#flush();
     });
+  }
+
+  readonly #onTurnEnd = (): void => {
+    this.#flushScheduled = false;
+    this.#flush();
+  };
+
+  /** Sends what this turn gathered on the socket open now (the close of an earlier one answered what it held). */
+  #flush(): void {
+    const socket = this.#socket;
+    if (this.#outgoing.length === 0 || socket === null) return;
+    const batch = this.#outgoing;
+    this.#outgoing = [];
+    this.#outgoingBytes = 0;
+    socket.write(encodeFrame(batch));
   }
 
   close(): void {
@@ -296,15 +316,17 @@ export class ClientConnection {
     const socket = connect('path' in this.address ? { path: this.address.path } : { host: this.address.host, port: this.address.port });
     socket.setNoDelay(true);
     this.#socket = socket;
-    this.#corked = false;
-    const reader = new FrameReader(64 << 20, (value) => {
-      const reply = value as ClientReply | null;
+    const onReply = (reply: ClientReply | null) => {
       const id = typeof reply === 'object' && reply !== null ? reply.id : undefined;
       const waiter = id === undefined ? undefined : this.#waiting.get(id);
       if (waiter === undefined || id === undefined) return;
       this.#waiting.delete(id);
       clearTimeout(waiter.timer);
       waiter.resolve(reply as ClientReply);
+    };
+    const reader = new FrameReader(256 << 20, (value) => {
+      if (Array.isArray(value)) for (const reply of value) onReply(reply as ClientReply | null);
+      else onReply(value as ClientReply | null);
     });
     socket.on('data', (chunk: Buffer) => {
       try {
@@ -317,7 +339,11 @@ export class ClientConnection {
     let why = 'the connection closed';
     socket.on('error', (error: Error) => (why = error.message));
     socket.on('close', () => {
-      if (this.#socket === socket) this.#socket = null;
+      if (this.#socket !== socket) return;
+      this.#socket = null;
+      // Every request gathered or sent is answered Unreachable below: none goes out later.
+      this.#outgoing = [];
+      this.#outgoingBytes = 0;
       for (const [id, waiter] of this.#waiting) {
         clearTimeout(waiter.timer);
         waiter.resolve(failure(id, 'Unreachable', `${formatAddress(this.address)}: ${why}`));

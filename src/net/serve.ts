@@ -192,8 +192,10 @@ async function checkFolderIdentity(dir: string, identity: FolderIdentity): Promi
   }
 }
 
-/** The most request bytes one client frame may hold: a command and its envelope. */
-const clientFrameBytesMax = commandBytesMax + 4096;
+/** The most request bytes one client frame may hold: a turn's requests (at least one largest command and its envelope). */
+const clientFrameBytesMax = 4 * commandBytesMax;
+/** The most requests one client frame may hold. */
+const clientRequestsPerFrameMax = 65_536;
 
 interface Waiter {
   readonly socket: Socket;
@@ -269,14 +271,16 @@ class ClientPort {
   #accept(socket: Socket): void {
     socket.setNoDelay(true);
     this.#sockets.add(socket);
+    // One frame per turn: the replies as one array (v8 serialization costs per call, not per item).
     const replies = new TurnBatcher<ClientReply>((batch) => {
-      if (socket.destroyed) return;
-      socket.cork();
-      for (const reply of batch) socket.write(encodeFrame(reply));
-      socket.uncork();
+      if (!socket.destroyed) socket.write(encodeFrame(batch));
     });
     (socket as Socket & { replies?: TurnBatcher<ClientReply> }).replies = replies;
-    const reader = new FrameReader(clientFrameBytesMax, (value) => this.#onRequest(socket, value));
+    const reader = new FrameReader(clientFrameBytesMax, (value) => {
+      if (!Array.isArray(value)) return this.#onRequest(socket, value);
+      if (value.length > clientRequestsPerFrameMax) return this.#onRequest(socket, null);
+      for (const request of value) this.#onRequest(socket, request);
+    });
     socket.on('data', (chunk: Buffer) => {
       try {
         reader.push(chunk);
