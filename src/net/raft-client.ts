@@ -7,6 +7,7 @@ import { hasErrorCode, RaftchartError } from '../protocol/errors.ts';
 import type { NodeId } from '../protocol/types.ts';
 import { formatAddress, parseAddress, type Address } from './addresses.ts';
 import type { ClientReply, ClientRequest, FailureReply, HelloReply, ProposeReply, StatusReply } from './client-protocol.ts';
+import { forEachReply, packRequests } from './client-frames.ts';
 import { encodeFrame, FrameError, FrameReader } from './frames.ts';
 
 /**
@@ -304,7 +305,7 @@ export class ClientConnection {
     const batch = this.#outgoing;
     this.#outgoing = [];
     this.#outgoingBytes = 0;
-    socket.write(encodeFrame(batch));
+    socket.write(encodeFrame(packRequests(batch)));
   }
 
   close(): void {
@@ -325,8 +326,7 @@ export class ClientConnection {
       waiter.resolve(reply as ClientReply);
     };
     const reader = new FrameReader(256 << 20, (value) => {
-      if (Array.isArray(value)) for (const reply of value) onReply(reply as ClientReply | null);
-      else onReply(value as ClientReply | null);
+      forEachReply(value, onReply);
     });
     socket.on('data', (chunk: Buffer) => {
       try {

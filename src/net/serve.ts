@@ -17,6 +17,7 @@ import { openWal, type Wal } from '../io/wal.ts';
 import { formatAddress, type Address } from './addresses.ts';
 import { readStatusDetail } from '../host/worker-inspection.ts';
 import { clientRequestsWaitingMax, type ClientReply, type ClientRequest, type FailureReply, type StatusReply } from './client-protocol.ts';
+import { packReplies, unpackRequests } from './client-frames.ts';
 import { encodeFrame, FrameError, FrameReader } from './frames.ts';
 import { TcpTransport, type TcpLimits, type TlsFiles, type TransportLogEvent } from './tcp-transport.ts';
 
@@ -273,13 +274,13 @@ class ClientPort {
     this.#sockets.add(socket);
     // One frame per turn: the replies as one array (v8 serialization costs per call, not per item).
     const replies = new TurnBatcher<ClientReply>((batch) => {
-      if (!socket.destroyed) socket.write(encodeFrame(batch));
+      if (!socket.destroyed) socket.write(encodeFrame(packReplies(batch)));
     });
     (socket as Socket & { replies?: TurnBatcher<ClientReply> }).replies = replies;
     const reader = new FrameReader(clientFrameBytesMax, (value) => {
-      if (!Array.isArray(value)) return this.#onRequest(socket, value);
-      if (value.length > clientRequestsPerFrameMax) return this.#onRequest(socket, null);
-      for (const request of value) this.#onRequest(socket, request);
+      const requests = unpackRequests(value, clientRequestsPerFrameMax);
+      if (requests === null) return this.#onRequest(socket, null);
+      for (const request of requests) this.#onRequest(socket, request);
     });
     socket.on('data', (chunk: Buffer) => {
       try {
