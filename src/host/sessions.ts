@@ -22,8 +22,16 @@ import { canSnapshot, type StateMachine } from './state-machine-host.ts';
 
 /** A session envelope begins with these bytes; a plain command may not (LocalCluster refuses it). */
 export const sessionMagic = Uint8Array.of(0xff, 0x52, 0x43, 0x53); // 0xFF 'R' 'C' 'S'
-/** A snapshot holding a session table begins with these bytes, then the table's length (u32 LE) and the table (v8 serialized). */
-const snapshotMagic = Uint8Array.of(0xff, 0x52, 0x43, 0x54); // 0xFF 'R' 'C' 'T'
+/**
+ * A snapshot holding a session table begins with these bytes, then the table's length (u32 LE) and
+ * the table (encodeTable: fixed-width numbers, then the cached results v8-serialized), then the
+ * user's snapshot. Version 1 ('RCT', still read) v8-serialized the whole table, whose bytes depend
+ * on how V8 happens to hold each number (a small integer, or a boxed double, as a Map key is):
+ * the same table could give snapshots of different lengths, and the simulator's runs depended on
+ * what ran before them in the process.
+ */
+const snapshotMagic = Uint8Array.of(0xff, 0x52, 0x43, 0x55); // 0xFF 'R' 'C' 'U'
+const snapshotMagicV1 = Uint8Array.of(0xff, 0x52, 0x43, 0x54); // 0xFF 'R' 'C' 'T'
 const registerOp = 1;
 const commandOp = 2;
 const headerBytes = sessionMagic.byteLength + 1 + 3 * 8;
@@ -104,12 +112,62 @@ interface SessionRow {
 type TableImage = [session: number, lastIndex: number, ackedThrough: number, results: [number, unknown][]][];
 
 /** A snapshot's two parts: the session table's bytes (null: none) and the user's state machine's snapshot. */
-export function splitSessionSnapshot(bytes: Uint8Array): { table: Uint8Array | null; user: Uint8Array } {
-  const hasTable = bytes.byteLength >= snapshotMagic.byteLength + 4 && snapshotMagic.every((b, i) => bytes[i] === b);
-  if (!hasTable) return { table: null, user: bytes };
+export function splitSessionSnapshot(bytes: Uint8Array): { table: Uint8Array | null; user: Uint8Array; version: 1 | 2 } {
+  const starts = (magic: Uint8Array) => bytes.byteLength >= magic.byteLength + 4 && magic.every((b, i) => bytes[i] === b);
+  const version = starts(snapshotMagic) ? 2 : starts(snapshotMagicV1) ? 1 : null;
+  if (version === null) return { table: null, user: bytes, version: 2 };
   const length = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(snapshotMagic.byteLength, true);
   const start = snapshotMagic.byteLength + 4;
-  return { table: bytes.subarray(start, start + length), user: bytes.subarray(start + length) };
+  return { table: bytes.subarray(start, start + length), user: bytes.subarray(start + length), version };
+}
+
+/** The table as bytes that depend on its contents only: per row session, lastIndex, ackedThrough and each cached seq as float64, then every cached result, in order, v8-serialized as one array. */
+function encodeTable(image: TableImage): Uint8Array {
+  const cached = image.reduce((sum, row) => sum + row[3].length, 0);
+  const numbers = new Uint8Array(4 + image.length * (3 * 8 + 4) + cached * 8);
+  const view = new DataView(numbers.buffer);
+  let p = 0;
+  view.setUint32(p, image.length, true);
+  p += 4;
+  const results: unknown[] = [];
+  for (const [session, lastIndex, ackedThrough, rowResults] of image) {
+    for (const n of [session, lastIndex, ackedThrough]) {
+      view.setFloat64(p, n, true);
+      p += 8;
+    }
+    view.setUint32(p, rowResults.length, true);
+    p += 4;
+    for (const [seq, result] of rowResults) {
+      view.setFloat64(p, seq, true);
+      p += 8;
+      results.push(result);
+    }
+  }
+  const encodedResults = serialize(results);
+  const bytes = new Uint8Array(numbers.byteLength + encodedResults.byteLength);
+  bytes.set(numbers);
+  bytes.set(encodedResults, numbers.byteLength);
+  return bytes;
+}
+
+function decodeTable(bytes: Uint8Array): TableImage {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let p = 0;
+  const rows = view.getUint32(p, true);
+  p += 4;
+  const shapes: { head: [number, number, number]; seqs: number[] }[] = [];
+  for (let r = 0; r < rows; r++) {
+    const head: [number, number, number] = [view.getFloat64(p, true), view.getFloat64(p + 8, true), view.getFloat64(p + 16, true)];
+    p += 24;
+    const count = view.getUint32(p, true);
+    p += 4;
+    const seqs: number[] = [];
+    for (let i = 0; i < count; i++, p += 8) seqs.push(view.getFloat64(p, true));
+    shapes.push({ head, seqs });
+  }
+  const results = deserialize(bytes.subarray(p)) as unknown[];
+  let next = 0;
+  return shapes.map(({ head, seqs }) => [...head, seqs.map((seq): [number, unknown] => [seq, results[next++]])]);
 }
 
 export class SessionStateMachine implements StateMachine {
@@ -181,7 +239,7 @@ export class SessionStateMachine implements StateMachine {
     const user = (this.#inner.snapshot as () => Uint8Array).call(this.#inner);
     if (this.#table.size === 0) return user;
     const image: TableImage = [...this.#table].map(([session, row]) => [session, row.lastIndex, row.ackedThrough, [...row.results]]);
-    const table = serialize(image);
+    const table = encodeTable(image);
     const bytes = new Uint8Array(snapshotMagic.byteLength + 4 + table.byteLength + user.byteLength);
     bytes.set(snapshotMagic);
     new DataView(bytes.buffer).setUint32(snapshotMagic.byteLength, table.byteLength, true);
@@ -191,9 +249,9 @@ export class SessionStateMachine implements StateMachine {
   }
 
   restore?(bytes: Uint8Array): void {
-    const { table, user } = splitSessionSnapshot(bytes);
+    const { table, user, version } = splitSessionSnapshot(bytes);
     (this.#inner.restore as (bytes: Uint8Array) => void).call(this.#inner, user);
-    const image = table === null ? [] : (deserialize(table) as TableImage);
+    const image = table === null ? [] : version === 1 ? (deserialize(table) as TableImage) : decodeTable(table);
     this.#table = new Map(image.map(([session, lastIndex, ackedThrough, results]) => [session, { lastIndex, ackedThrough, results: new Map(results) }]));
   }
 
